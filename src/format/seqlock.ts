@@ -1,0 +1,62 @@
+/**
+ * The seqlock: how a value larger than one word is published without a lock.
+ *
+ * Write (one writer per value, never waits):
+ *   seq = seq + 1          (odd: a write is in progress)   Atomics.store
+ *   ...store the payload...                                plain stores
+ *   seq = seq + 1          (even: the value is complete)   Atomics.store
+ *
+ * Read (any number of readers, never block the writer):
+ *   s1 = load seq; if odd, retry                           Atomics.load
+ *   ...copy the payload...
+ *   s2 = load seq; if s1 != s2, retry                      Atomics.load
+ *
+ * Atomics.store is sequentially consistent, so no payload store can be seen
+ * before the odd sequence or after the even one. The writer keeps its own copy
+ * of the sequence, so a write is two atomic stores and never reads the file.
+ * Shared fields (several threads writing one value) first take the odd
+ * sequence with a compare-exchange; see `beginShared`.
+ */
+
+/** Start a write: mark the sequence odd. Returns the odd value. */
+export function beginWrite(seq: Int32Array, index: number, current: number): number {
+  const odd = (current + 1) | 0;
+  Atomics.store(seq, index, odd);
+  return odd;
+}
+
+/** End a write started at `odd`: mark the sequence even. Returns the even value. */
+export function endWrite(seq: Int32Array, index: number, odd: number): number {
+  const even = (odd + 1) | 0;
+  Atomics.store(seq, index, even);
+  return even;
+}
+
+/**
+ * Start a write on a value several threads share: spin until this thread owns
+ * the odd sequence. Only shared-mode fields use it; a per-thread writer never
+ * waits.
+ */
+export function beginShared(seq: Int32Array, index: number): number {
+  for (;;) {
+    const s = Atomics.load(seq, index);
+    if ((s & 1) === 0 && Atomics.compareExchange(seq, index, s, (s + 1) | 0) === s) return (s + 1) | 0;
+  }
+}
+
+/** How many times a reader retries a seqlocked value before it reports it busy. */
+export const READ_RETRIES = 10_000;
+
+/**
+ * Read a seqlocked value: `copy` is called until it ran entirely between two
+ * equal, even sequence loads. Returns false if the value never settled.
+ */
+export function readConsistent(seq: Int32Array, index: number, copy: () => void): boolean {
+  for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
+    const s1 = Atomics.load(seq, index);
+    if ((s1 & 1) !== 0) continue;
+    copy();
+    if (Atomics.load(seq, index) === s1) return true;
+  }
+  return false;
+}

@@ -1,0 +1,13 @@
+/**
+ * mmstats: publish live metrics in memory-mapped files; read them from other processes.
+ * @packageDocumentation
+ */
+export { defineModel, openStats, Model, Stats, type OpenOptions, type Schema, type FieldsOf } from './writer/model.js';
+export { field } from './writer/fields/index.js';
+export { Field, FieldSpec, type FieldOptions, type FormatVersion } from './writer/field.js';
+export type { NumberField, CounterField, GaugeField, BoolField } from './writer/fields/scalar.js';
+export type { BigIntField, StringField, CompoundField } from './writer/fields/wide.js';
+export type { StaticField } from './writer/fields/static.js';
+export { MmstatsError, isMmstatsError, type MmstatsErrorCode } from './errors.js';
+export { defaultStatsDir, defaultGlob } from './platform/paths.js';
+export * from './reader/index.js';

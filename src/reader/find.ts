@@ -1,0 +1,93 @@
+/**
+ * Finding stats files: from directories, globs or plain paths (default
+ * MMSTATS_GLOB), and reading many at once with failures kept apart.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { MmstatsError } from '../errors.js';
+import { defaultGlob } from '../platform/paths.js';
+import { StatsReader, type Snapshot } from './reader.js';
+
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        re += `[${body}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+const GLOB_CHARS = /[*?[]/;
+
+/**
+ * Expand patterns into stats file paths, sorted. A directory means `DIR/*.mmstats`;
+ * a glob may use `*`, `?` and `[...]` in its last path component; a plain path is
+ * kept as is. With no patterns, the default glob (MMSTATS_GLOB) is used.
+ */
+export function findFiles(patterns: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): string[] {
+  const list = patterns.length > 0 ? patterns : [defaultGlob(env)];
+  const out = new Set<string>();
+  for (const pattern of list) {
+    let dir: string;
+    let base: string;
+    let isDir = false;
+    try {
+      isDir = !GLOB_CHARS.test(pattern) && fs.statSync(pattern).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (isDir) {
+      dir = pattern;
+      base = '*.mmstats';
+    } else if (GLOB_CHARS.test(path.basename(pattern))) {
+      dir = path.dirname(pattern);
+      base = path.basename(pattern);
+    } else {
+      out.add(pattern);
+      continue;
+    }
+    const re = globToRegExp(base);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) if (re.test(name)) out.add(path.join(dir, name));
+  }
+  return [...out].sort();
+}
+
+/** Snapshots of many files, and the files that failed with why. */
+export interface ReadAllResult {
+  readonly snapshots: Snapshot[];
+  readonly errors: { readonly path: string; readonly error: MmstatsError }[];
+}
+
+/** Open, read and close every file the patterns find; a bad file never stops the rest. */
+export function readAll(patterns: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): ReadAllResult {
+  const result: ReadAllResult = { snapshots: [], errors: [] };
+  for (const file of findFiles(patterns, env)) {
+    let reader: StatsReader | undefined;
+    try {
+      reader = StatsReader.open(file);
+      result.snapshots.push(reader.read());
+    } catch (err) {
+      const error = err instanceof MmstatsError ? err : new MmstatsError('ERR_MMSTATS_IO', String(err), { path: file, cause: err });
+      result.errors.push({ path: file, error });
+    } finally {
+      reader?.close();
+    }
+  }
+  return result;
+}

@@ -1,0 +1,6 @@
+/**
+ * The reader side of mmstats: open stats files read-only, snapshot them, find them.
+ * @packageDocumentation
+ */
+export { StatsReader, type FieldValue, type HistogramValue, type Snapshot, type Value, type WriterIdentity } from './reader.js';
+export { findFiles, readAll, type ReadAllResult } from './find.js';

@@ -1,0 +1,438 @@
+/**
+ * The reader API: open a stats file of either format read-only, snapshot its
+ * fields, re-read it cheaply, and see fields added later.
+ *
+ * A reader never writes to a file. Everything it reads from a file is checked
+ * against the file's size before use; a malformed, foreign or half-made file
+ * gives an MmstatsError with a stable code and nothing else. A file truncated
+ * under the mapping cannot kill the process: the native layer turns the fault
+ * into zero pages, and the reader then reports ERR_MMSTATS_TRUNCATED.
+ */
+import fs from 'node:fs';
+import { MmstatsError } from '../errors.js';
+import * as native from '../native/index.js';
+import { processAlive } from '../platform/identity.js';
+import { READ_RETRIES } from '../format/seqlock.js';
+import { V1_VERSION, V1Violation, decodeV1Fields, decodeV1Value, narrow, type V1FieldLayout } from '../format/v1.js';
+import {
+  BYTE_ORDER_MARK,
+  BYTE_ORDER_MARK_SWAPPED,
+  DATA_TYPE_NAMES,
+  DataType,
+  FileState,
+  FormatViolation,
+  HISTOGRAM_SCALARS,
+  Header,
+  KIND_NAMES,
+  Kind,
+  Limits,
+  MAGIC,
+  Record as Rec,
+  RecordFlags,
+  SCALAR_SIZE,
+  Seqlocked,
+  VERSION_MAJOR,
+  decodeRecord,
+  type FieldMeta,
+} from '../format/v2.js';
+
+/** A histogram's data as read: scalars and per-bucket counts. */
+export interface HistogramValue {
+  readonly count: number;
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+  readonly last: number;
+  /** Upper bounds (ascending, the last +Infinity) and the count in each bucket. */
+  readonly buckets: readonly { readonly le: number; readonly count: number }[];
+}
+
+/** A value as read. */
+export type Value = number | bigint | boolean | string | Readonly<Record<string, number>> | HistogramValue | null;
+
+/** One field of a snapshot. */
+export interface FieldValue {
+  readonly label: string;
+  /** Data type name: int32, float64, string, struct, histogram... (v1: the struct format, e.g. `Q`). */
+  readonly type: string;
+  /** Metric kind: counter, gauge, info, histogram, timer, average, compound, untyped. */
+  readonly kind: string;
+  readonly unit: string;
+  readonly help: string;
+  /** True for write-once fields. */
+  readonly static: boolean;
+  /** The value; null if it kept changing while read (`error` says so). */
+  readonly value: Value;
+  readonly error?: string;
+}
+
+/** Who wrote a file and whether it still runs. */
+export interface WriterIdentity {
+  readonly pid: number;
+  readonly osTid: number;
+  /** worker_threads.threadId (0 = main thread); v1: equal to osTid. */
+  readonly threadId: number;
+  readonly startToken: number;
+  readonly createdMs: number;
+  /** The writer still holds the file (v2: its lock; v1: its pid exists). */
+  readonly alive: boolean;
+  /** v2 header state: ready, or closed (the writer closed it cleanly). v1: ready. */
+  readonly state: 'ready' | 'closed';
+  readonly shared: boolean;
+}
+
+/** All of a file at one moment. */
+export interface Snapshot {
+  readonly path: string;
+  readonly format: 1 | 2;
+  readonly writer: WriterIdentity;
+  /** Layout generation: changes whenever fields are added (v1: the field count). */
+  readonly generation: number;
+  readonly fields: readonly FieldValue[];
+}
+
+interface V2Field {
+  readonly meta: FieldMeta;
+  readonly recordOffset: number;
+  readonly info: Omit<FieldValue, 'value' | 'error'>;
+}
+
+const utf8 = new TextDecoder('utf-8');
+
+/** An open, read-only stats file. */
+export class StatsReader {
+  readonly path: string;
+  readonly format: 1 | 2;
+  private fd: number;
+  private buffer: ArrayBuffer;
+  private bytes: Uint8Array;
+  private dv: DataView;
+  private i32: Int32Array;
+  private v2Fields: V2Field[] = [];
+  private v1Fields: V1FieldLayout[] = [];
+  private closed = false;
+
+  private constructor(path: string, fd: number, format: 1 | 2, size: number) {
+    this.path = path;
+    this.fd = fd;
+    this.format = format;
+    this.buffer = native.map(fd, size, false);
+    this.bytes = new Uint8Array(this.buffer);
+    this.dv = new DataView(this.buffer);
+    this.i32 = new Int32Array(this.buffer, 0, Math.floor(size / 4));
+  }
+
+  /**
+   * Open a stats file read-only. Throws MmstatsError: NOT_STATS (foreign file),
+   * VERSION (newer major format), INITIALISING (still being made), MALFORMED,
+   * UNSAFE_PATH (a symlink or not a regular file), IO.
+   */
+  static open(file: string): StatsReader {
+    const C = fs.constants;
+    let fd: number;
+    try {
+      // O_NONBLOCK: a FIFO planted under a stats name must not hang the reader.
+      fd = fs.openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ELOOP') throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'is a symbolic link; not followed', { path: file, cause: e });
+      throw new MmstatsError('ERR_MMSTATS_IO', `cannot open: ${e.message}`, { path: file, cause: e });
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'is not a regular file', { path: file });
+      if (st.size === 0) throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'is empty: its writer is still creating it', { path: file });
+      if (st.size > Limits.MAX_FILE_SIZE) throw new MmstatsError('ERR_MMSTATS_MALFORMED', `is ${st.size} bytes, larger than any stats file`, { path: file });
+      const head = Buffer.alloc(Header.SIZE);
+      const n = fs.readSync(fd, head, 0, Header.SIZE, 0);
+      const format = sniff(file, head.subarray(0, n), st.size);
+      const reader = new StatsReader(file, fd, format, st.size);
+      reader.refreshLayout();
+      return reader;
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err instanceof MmstatsError ? err : malformed(file, err);
+    }
+  }
+
+  /** Read every field now (cheap: the layout is cached, only new fields are parsed). */
+  read(): Snapshot {
+    if (this.closed) throw new MmstatsError('ERR_MMSTATS_CLOSED', 'reader is closed', { path: this.path });
+    this.checkSize();
+    try {
+      this.refreshLayout();
+      const fields = this.format === 2 ? this.v2Fields.map((f) => this.readV2(f)) : this.v1Fields.map((f) => this.readV1(f));
+      const snap: Snapshot = { path: this.path, format: this.format, writer: this.writer(), generation: this.generation(), fields };
+      if (native.faultCount(this.buffer) > 0) throw this.truncated();
+      return snap;
+    } catch (err) {
+      if (native.faultCount(this.buffer) > 0) throw this.truncated();
+      throw err instanceof MmstatsError ? err : malformed(this.path, err);
+    }
+  }
+
+  /** The writer's identity and liveness. */
+  writer(): WriterIdentity {
+    if (this.format === 1) return this.v1Writer();
+    const dv = this.dv;
+    const pid = dv.getUint32(Header.PID, true);
+    const state = Atomics.load(this.i32, Header.STATE / 4) === FileState.CLOSED ? 'closed' : 'ready';
+    return {
+      pid,
+      osTid: dv.getUint32(Header.OS_TID, true),
+      threadId: dv.getUint32(Header.THREAD_ID, true),
+      startToken: dv.getFloat64(Header.START_TOKEN, true),
+      createdMs: dv.getFloat64(Header.CREATED_MS, true),
+      // The writer's lock is the proof of life: it survives pid reuse and pid namespaces.
+      alive: state === 'ready' && native.isLockedByOther(this.fd),
+      state,
+      shared: (dv.getUint32(Header.FLAGS, true) & 1) !== 0,
+    };
+  }
+
+  /** Release the mapping and the file. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native.unmap(this.buffer);
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private generation(): number {
+    return this.format === 2 ? Atomics.load(this.i32, Header.GENERATION / 4) >>> 0 : this.v1Fields.length;
+  }
+
+  private truncated(): MmstatsError {
+    return new MmstatsError('ERR_MMSTATS_TRUNCATED', 'the file shrank while it was being read', { path: this.path });
+  }
+
+  /** Follow the file's size: remap when it grew, fail when it shrank. */
+  private checkSize(): void {
+    let size: number;
+    try {
+      size = fs.fstatSync(this.fd).size;
+    } catch (err) {
+      throw new MmstatsError('ERR_MMSTATS_IO', `cannot stat: ${(err as Error).message}`, { path: this.path, cause: err });
+    }
+    if (size < this.buffer.byteLength) throw this.truncated();
+    if (size > this.buffer.byteLength && size <= Limits.MAX_FILE_SIZE) {
+      const old = this.buffer;
+      this.buffer = native.map(this.fd, size, false);
+      this.bytes = new Uint8Array(this.buffer);
+      this.dv = new DataView(this.buffer);
+      this.i32 = new Int32Array(this.buffer, 0, Math.floor(size / 4));
+      native.unmap(old);
+    }
+  }
+
+  /** Parse records published since the last look. */
+  private refreshLayout(): void {
+    if (this.format === 1) {
+      this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
+      return;
+    }
+    const count = Atomics.load(this.i32, Header.FIELD_COUNT / 4) >>> 0;
+    const used = Math.min(Atomics.load(this.i32, Header.USED_SIZE / 4) >>> 0, this.bytes.length);
+    if (count > Limits.MAX_FIELDS) throw new FormatViolation(`field count ${count} is beyond any real file`);
+    let known = this.v2Fields.length;
+    if (count <= known) return;
+    let at: number;
+    if (known === 0) at = this.dv.getUint32(Header.FIRST_RECORD, true);
+    else {
+      const last = this.v2Fields[known - 1]!.recordOffset;
+      at = this.dv.getUint32(last + Rec.NEXT, true);
+      if (at <= last) throw new FormatViolation(`record at ${last} links backwards to ${at}`);
+    }
+    for (; known < count; known++) {
+      const meta = decodeRecord(this.bytes, at, used, true);
+      this.v2Fields.push({ meta, recordOffset: at, info: describe(meta) });
+      if (known + 1 < count) {
+        const next = this.dv.getUint32(at + Rec.NEXT, true);
+        // Offsets only grow: this rules out cycles and overlapping records.
+        if (next <= at) throw new FormatViolation(`record at ${at} links backwards to ${next}`);
+        at = next;
+      }
+    }
+  }
+
+  /**
+   * Read a scalar with one aligned load of its own size (a typed-array element,
+   * never a byte-wise DataView read), so a value the writer stores in one store is
+   * read in one load and can never tear.
+   */
+  private readV2(f: V2Field): FieldValue {
+    const m = f.meta;
+    const o = m.valueOffset;
+    const size = SCALAR_SIZE[m.dataType];
+    if (size === undefined) return this.readSeqlocked(f);
+    if (o % size !== 0) return { ...f.info, value: null, error: `value offset ${o} is not aligned to ${size}` };
+    const b = this.buffer;
+    let value: Value;
+    switch (m.dataType) {
+      case DataType.INT8:
+        value = new Int8Array(b, o, 1)[0]!;
+        break;
+      case DataType.UINT8:
+        value = this.bytes[o]!;
+        break;
+      case DataType.INT16:
+        value = new Int16Array(b, o, 1)[0]!;
+        break;
+      case DataType.UINT16:
+        value = new Uint16Array(b, o, 1)[0]!;
+        break;
+      case DataType.INT32:
+        value = new Int32Array(b, o, 1)[0]!;
+        break;
+      case DataType.UINT32:
+        value = new Uint32Array(b, o, 1)[0]!;
+        break;
+      case DataType.INT64:
+        value = narrow(new BigInt64Array(b, o, 1)[0]!);
+        break;
+      case DataType.UINT64:
+        value = narrow(new BigUint64Array(b, o, 1)[0]!);
+        break;
+      case DataType.FLOAT32:
+        value = new Float32Array(b, o, 1)[0]!;
+        break;
+      case DataType.FLOAT64:
+        value = new Float64Array(b, o, 1)[0]!;
+        break;
+      default:
+        value = this.bytes[o] !== 0;
+    }
+    return { ...f.info, value };
+  }
+
+  /** Read a multi-word value with the seqlock protocol: never a mix of two writes. */
+  private readSeqlocked(f: V2Field): FieldValue {
+    const m = f.meta;
+    const seqIndex = m.valueOffset / 4;
+    const dv = this.dv;
+    let value: Value = null;
+    for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
+      const s1 = Atomics.load(this.i32, seqIndex);
+      if ((s1 & 1) !== 0) continue;
+      value = decodeSeqlocked(dv, this.bytes, m);
+      if (Atomics.load(this.i32, seqIndex) === s1) return { ...f.info, value };
+    }
+    return { ...f.info, value: null, error: 'value kept changing while read' };
+  }
+
+  private readV1(f: V1FieldLayout): FieldValue {
+    const wb = this.bytes[f.writeBufferOffset]!;
+    const off = f.buffered ? f.valueOffset + (wb ^ 1) * f.valueSize : f.valueOffset;
+    return {
+      label: f.label,
+      type: f.type,
+      kind: 'untyped',
+      unit: '',
+      help: '',
+      static: false,
+      value: decodeV1Value(this.bytes, f.type, off),
+    };
+  }
+
+  private v1Writer(): WriterIdentity {
+    const get = (label: string): number => {
+      const f = this.v1Fields.find((x) => x.label === label);
+      if (!f) return 0;
+      const v = this.readV1(f).value;
+      return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : 0;
+    };
+    const pid = get('sys.pid');
+    return {
+      pid,
+      osTid: get('sys.tid'),
+      threadId: get('sys.tid'),
+      startToken: 0,
+      createdMs: get('sys.created') * 1000,
+      alive: pid > 0 && processAlive(pid, 0),
+      state: 'ready',
+      shared: false,
+    };
+  }
+}
+
+function describe(m: FieldMeta): Omit<FieldValue, 'value' | 'error'> {
+  return {
+    label: m.label,
+    type: DATA_TYPE_NAMES[m.dataType] ?? `unknown(${m.dataType})`,
+    kind: KIND_NAMES[m.kind] ?? 'untyped',
+    unit: m.unit,
+    help: m.help,
+    static: (m.flags & RecordFlags.STATIC) !== 0,
+  };
+}
+
+/** Decode a seqlocked value's payload (called between the two sequence loads). */
+function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta): Value {
+  const p = m.valueOffset + Seqlocked.PAYLOAD;
+  switch (m.dataType) {
+    case DataType.STRING: {
+      const len = Math.min(dv.getUint32(m.valueOffset + Seqlocked.LENGTH, true), m.param, m.valueSize - Seqlocked.PAYLOAD);
+      return utf8.decode(bytes.slice(p, p + len));
+    }
+    case DataType.STRUCT: {
+      const out: Record<string, number> = {};
+      for (const part of m.parts) {
+        const at = m.valueOffset + part.offset;
+        if (part.dataType === DataType.INT64) out[part.name] = Number(dv.getBigInt64(at, true));
+        else if (part.dataType === DataType.UINT64) out[part.name] = Number(dv.getBigUint64(at, true));
+        else out[part.name] = dv.getFloat64(at, true);
+      }
+      return out;
+    }
+    case DataType.HISTOGRAM: {
+      const n = Math.min(m.param, m.bounds.length, (m.valueSize - Seqlocked.PAYLOAD) / 8 - HISTOGRAM_SCALARS.length);
+      const s = (i: number) => dv.getFloat64(p + i * 8, true);
+      const buckets = [];
+      for (let i = 0; i < n; i++) buckets.push({ le: m.bounds[i]!, count: s(HISTOGRAM_SCALARS.length + i) });
+      return { count: s(0), sum: s(1), min: s(2), max: s(3), last: s(4), buckets };
+    }
+    default:
+      // An unknown data type: shown without a value, never guessed at.
+      return null;
+  }
+}
+
+function sniff(file: string, head: Buffer, size: number): 1 | 2 {
+  if (head[0] === V1_VERSION) return 1;
+  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from(MAGIC))) {
+    if (head.length < Header.SIZE || size < Header.SIZE) throw new MmstatsError('ERR_MMSTATS_MALFORMED', 'is shorter than a v2 header', { path: file });
+    const major = head.readUInt16LE(Header.VERSION_MAJOR);
+    if (major > VERSION_MAJOR) {
+      throw new MmstatsError('ERR_MMSTATS_VERSION', `uses format ${major}, newer than this reader (${VERSION_MAJOR}); upgrade mmstats`, { path: file });
+    }
+    if (major < 2) throw new MmstatsError('ERR_MMSTATS_MALFORMED', `has the v2 magic but version ${major}`, { path: file });
+    const bom = head.readUInt32LE(Header.BYTE_ORDER);
+    if (bom === BYTE_ORDER_MARK_SWAPPED) {
+      throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', 'was written on a big-endian machine; this reader reads little-endian files', { path: file });
+    }
+    if (bom !== BYTE_ORDER_MARK) throw new MmstatsError('ERR_MMSTATS_MALFORMED', `has a bad byte-order mark 0x${bom.toString(16)}`, { path: file });
+    if (head.readUInt32LE(Header.STATE) === FileState.INITIALISING) {
+      throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'is still being created by its writer (not yet marked ready)', { path: file });
+    }
+    return 2;
+  }
+  // The writer allocates the file before it writes the header: all zeros means "being made".
+  if (head.length > 0 && head.every((b) => b === 0)) {
+    throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'has no header yet: its writer is still creating it', { path: file });
+  }
+  throw new MmstatsError('ERR_MMSTATS_NOT_STATS', 'is not an mmstats file (unknown magic)', { path: file });
+}
+
+function malformed(file: string, err: unknown): MmstatsError {
+  if (err instanceof FormatViolation || err instanceof V1Violation || err instanceof RangeError) {
+    return new MmstatsError('ERR_MMSTATS_MALFORMED', err.message, { path: file, cause: err });
+  }
+  return new MmstatsError('ERR_MMSTATS_MALFORMED', `unreadable: ${(err as Error)?.message ?? String(err)}`, { path: file, cause: err });
+}
+
+export { Kind };

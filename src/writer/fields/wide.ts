@@ -1,0 +1,347 @@
+/**
+ * Values wider than what one JavaScript number store covers: 64-bit integers,
+ * fixed-size strings and compound fields.
+ *
+ * A 64-bit integer is still one aligned 8-byte value that never tears: the fast
+ * path stores only the low 32-bit word when the high word does not change (one
+ * store, no allocation); otherwise it stores all 8 bytes at once through a
+ * BigInt64Array. Strings and compounds are seqlocked (src/format/seqlock.ts).
+ */
+import { DataType, Kind, Seqlocked, RecordFlags, stringValueSize, structValueSize } from '../../format/v2.js';
+import { V1_UNBUFFERED } from '../../format/v1.js';
+import { beginWrite, endWrite } from '../../format/seqlock.js';
+import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
+
+/** A 64-bit integer, exact for every value through bigint. */
+export interface BigIntField extends Field {
+  /** Store a number (exact up to 2^53; wraps like C) or a bigint (exact for every 64-bit value). */
+  set(value: number | bigint): void;
+  /** Add `n` (a number; use `set` with a bigint beyond 2^53). */
+  incr(n?: number): void;
+  /** The value as a bigint (exact). */
+  readonly value: bigint;
+  /** The value as a number (exact up to 2^53). */
+  readonly number: number;
+}
+
+class Int64Field extends Field implements BigIntField {
+  u32!: Uint32Array;
+  big!: BigInt64Array | BigUint64Array;
+  /** The high word as last written: when unchanged, a store of the low word is enough. */
+  hi = 0;
+  constructor(
+    label: string,
+    at: Placement,
+    private readonly signed: boolean,
+  ) {
+    super(label);
+    this.bind(at);
+  }
+  bind(at: Placement): void {
+    this.u32 = new Uint32Array(at.buffer, at.offset, 2);
+    this.big = this.signed ? new BigInt64Array(at.buffer, at.offset, 1) : new BigUint64Array(at.buffer, at.offset, 1);
+    this.hi = this.u32[1]!;
+  }
+  set(value: number | bigint): void {
+    if (this.closed) this.useAfterClose();
+    if (typeof value === 'number' && Number.isSafeInteger(value)) {
+      const hi = Math.floor(value / 4294967296);
+      if (hi >>> 0 === this.hi) {
+        this.u32[0] = value - hi * 4294967296;
+        return;
+      }
+      this.hi = hi >>> 0;
+    }
+    const v = typeof value === 'bigint' ? value : BigInt(Number.isFinite(value) ? Math.trunc(value) : 0);
+    this.big[0] = this.signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
+    this.hi = this.u32[1]!;
+  }
+  incr(n = 1): void {
+    this.set(this.number + n);
+  }
+  get value(): bigint {
+    if (this.closed) this.useAfterClose();
+    return BigInt(this.big[0]!);
+  }
+  get number(): number {
+    if (this.closed) this.useAfterClose();
+    const lo = this.u32[0]!;
+    const hi = this.u32[1]!;
+    return this.signed ? (hi | 0) * 4294967296 + lo : hi * 4294967296 + lo;
+  }
+}
+
+/** A signed or unsigned 64-bit integer (v1: the original's buffered `q` / `Q`). */
+export class BigIntSpec extends FieldSpec<BigIntField> {
+  readonly typeName: string;
+  constructor(
+    readonly signed: boolean,
+    options: FieldOptions & { kind?: 'gauge' | 'counter' } = {},
+  ) {
+    super(options);
+    this.typeName = signed ? 'int64' : 'uint64';
+  }
+  v2(): V2Layout {
+    const kind = (this.options as { kind?: string }).kind === 'counter' ? Kind.COUNTER : Kind.GAUGE;
+    const dataType = this.signed ? DataType.INT64 : DataType.UINT64;
+    return { dataType, kind, flags: 0, param: 0, valueSize: 8, align: 8, parts: [], bounds: new Float64Array(0) };
+  }
+  v1(): V1Layout | undefined {
+    // v1 double-buffers 8-byte integers through an unaligned DataView; see V1BigInt.
+    return { type: this.signed ? 'q' : 'Q', buffered: true };
+  }
+  create(label: string, at: Placement): BigIntField {
+    return at.format === 2 ? new Int64Field(label, at, this.signed) : new V1BigInt(label, at, this.signed);
+  }
+}
+
+class V1BigInt extends Field implements BigIntField {
+  dv!: DataView;
+  at!: Placement;
+  wb = 0;
+  buffered = true;
+  shadow = 0n;
+  constructor(
+    label: string,
+    at: Placement,
+    private readonly signed: boolean,
+  ) {
+    super(label);
+    this.bind(at);
+    const off = at.offset + (this.buffered ? (this.wb ^ 1) * 8 : 0);
+    this.shadow = signed ? this.dv.getBigInt64(off, true) : this.dv.getBigUint64(off, true);
+  }
+  bind(at: Placement): void {
+    this.at = at;
+    this.dv = new DataView(at.buffer);
+    const wb = this.dv.getUint8(at.writeBufferOffset);
+    this.buffered = wb !== V1_UNBUFFERED;
+    this.wb = wb & 1;
+  }
+  set(value: number | bigint): void {
+    if (this.closed) this.useAfterClose();
+    const v = typeof value === 'bigint' ? value : BigInt(Number.isFinite(value) ? Math.trunc(value) : 0);
+    this.shadow = this.signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
+    const off = this.at.offset + (this.buffered ? this.wb * 8 : 0);
+    if (this.signed) this.dv.setBigInt64(off, this.shadow, true);
+    else this.dv.setBigUint64(off, this.shadow, true);
+    if (!this.buffered) return;
+    this.dv.setUint8(this.at.writeBufferOffset, this.wb ^ 1);
+    this.wb ^= 1;
+  }
+  incr(n = 1): void {
+    this.set(this.shadow + BigInt(n));
+  }
+  get value(): bigint {
+    if (this.closed) this.useAfterClose();
+    return this.shadow;
+  }
+  get number(): number {
+    return Number(this.value);
+  }
+}
+
+/** A fixed-size UTF-8 string. */
+export interface StringField extends Field {
+  /** Store `value`, cut to the field's size on a character boundary. */
+  set(value: string): void;
+  value: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encode `value` into `dest` as UTF-8 whole characters only; returns the bytes written. */
+function encodeCut(value: string, dest: Uint8Array): number {
+  // encodeInto never writes a partial character: a string longer than dest is cut on a boundary.
+  return encoder.encodeInto(value, dest).written;
+}
+
+class V2String extends Field implements StringField {
+  seq!: Int32Array;
+  len!: Uint32Array;
+  payload!: Uint8Array;
+  /** The writer's copy of the sequence: a write never reads the file. */
+  s = 0;
+  shadow = '';
+  constructor(
+    label: string,
+    at: Placement,
+    private readonly size: number,
+  ) {
+    super(label);
+    this.bind(at);
+    this.shadow = decoder.decode(this.payload.slice(0, Math.min(this.len[0]!, size)));
+  }
+  bind(at: Placement): void {
+    this.seq = new Int32Array(at.buffer, at.offset + Seqlocked.SEQUENCE, 1);
+    this.len = new Uint32Array(at.buffer, at.offset + Seqlocked.LENGTH, 1);
+    this.payload = new Uint8Array(at.buffer, at.offset + Seqlocked.PAYLOAD, this.size);
+    // Even out a sequence left odd by a writer that died mid-write.
+    this.s = (Atomics.load(this.seq, 0) + 1) & ~1;
+    Atomics.store(this.seq, 0, this.s);
+  }
+  set(value: string): void {
+    if (this.closed) this.useAfterClose();
+    const odd = beginWrite(this.seq, 0, this.s);
+    const n = encodeCut(value, this.payload);
+    this.payload.fill(0, n);
+    this.len[0] = n;
+    this.s = endWrite(this.seq, 0, odd);
+    this.shadow = n === Buffer.byteLength(value) ? value : decoder.decode(this.payload.slice(0, n));
+  }
+  get value(): string {
+    if (this.closed) this.useAfterClose();
+    return this.shadow;
+  }
+  set value(value: string) {
+    this.set(value);
+  }
+}
+
+class V1String extends Field implements StringField {
+  payload!: Uint8Array;
+  shadow = '';
+  constructor(
+    label: string,
+    at: Placement,
+    private readonly size: number,
+  ) {
+    super(label);
+    this.bind(at);
+  }
+  bind(at: Placement): void {
+    this.payload = new Uint8Array(at.buffer, at.offset, this.size);
+  }
+  set(value: string): void {
+    if (this.closed) this.useAfterClose();
+    const n = encodeCut(value, this.payload);
+    this.payload.fill(0, n); // NUL-padded, as the original
+    this.shadow = decoder.decode(this.payload.slice(0, n));
+  }
+  get value(): string {
+    if (this.closed) this.useAfterClose();
+    return this.shadow;
+  }
+  set value(value: string) {
+    this.set(value);
+  }
+}
+
+/** A fixed-size UTF-8 string of `size` bytes (default 255, the original's). */
+export class StringSpec extends FieldSpec<StringField> {
+  readonly typeName = 'string';
+  readonly size: number;
+  constructor(options: FieldOptions & { size?: number } = {}) {
+    super(options);
+    this.size = options.size ?? 255;
+    if (!Number.isInteger(this.size) || this.size < 1 || this.size > 65535) {
+      throw new RangeError(`string size must be an integer from 1 to 65535, not ${this.size}`);
+    }
+  }
+  v2(): V2Layout {
+    return {
+      dataType: DataType.STRING,
+      kind: Kind.INFO,
+      flags: RecordFlags.SEQLOCK,
+      param: this.size,
+      valueSize: stringValueSize(this.size),
+      align: 8,
+      parts: [],
+      bounds: new Float64Array(0),
+    };
+  }
+  v1(): V1Layout {
+    return { type: `${this.size}s`, buffered: false };
+  }
+  create(label: string, at: Placement): StringField {
+    return at.format === 2 ? new V2String(label, at, this.size) : new V1String(label, at, this.size);
+  }
+}
+
+/** The schema of a compound field: part names, each a float64. */
+export type CompoundSchema = readonly string[];
+
+/** A field of several numbers that every reader sees together, never a mix of two updates. */
+export interface CompoundField<P extends string> extends Field {
+  /** Set the given parts (others keep their values) in one seqlocked write. */
+  set(values: Partial<Record<P, number>>): void;
+  /** Change the parts in place through `fn`, then publish them all in one write. */
+  update(fn: (parts: Record<P, number>) => void): void;
+  /** The parts as last written (the object is reused: copy it to keep it). */
+  readonly value: Readonly<Record<P, number>>;
+}
+
+/** @internal The seqlocked struct every compound value (and timer, histogram) is built on. */
+export class V2Struct<P extends string> extends Field implements CompoundField<P> {
+  seq!: Int32Array;
+  f64!: Float64Array;
+  s = 0;
+  readonly current: Record<P, number>;
+  constructor(
+    label: string,
+    at: Placement,
+    readonly names: readonly P[],
+  ) {
+    super(label);
+    this.bind(at);
+    this.current = {} as Record<P, number>;
+    names.forEach((n, i) => (this.current[n] = this.f64[i]!));
+  }
+  bind(at: Placement): void {
+    this.seq = new Int32Array(at.buffer, at.offset + Seqlocked.SEQUENCE, 1);
+    this.f64 = new Float64Array(at.buffer, at.offset + Seqlocked.PAYLOAD, this.names.length);
+    this.s = (Atomics.load(this.seq, 0) + 1) & ~1;
+    Atomics.store(this.seq, 0, this.s);
+  }
+  set(values: Partial<Record<P, number>>): void {
+    for (const n of this.names) if (values[n] !== undefined) this.current[n] = values[n]!;
+    this.publish();
+  }
+  update(fn: (parts: Record<P, number>) => void): void {
+    fn(this.current);
+    this.publish();
+  }
+  /** Write every part of `current` in one seqlocked write. */
+  publish(): void {
+    if (this.closed) this.useAfterClose();
+    const odd = beginWrite(this.seq, 0, this.s);
+    const names = this.names;
+    for (let i = 0; i < names.length; i++) this.f64[i] = this.current[names[i]!];
+    this.s = endWrite(this.seq, 0, odd);
+  }
+  get value(): Readonly<Record<P, number>> {
+    return this.current;
+  }
+}
+
+/** A compound field of float64 parts (v2 only: v1 has no way to update several values together). */
+export class CompoundSpec<P extends string> extends FieldSpec<CompoundField<P>> {
+  readonly typeName = 'compound';
+  constructor(
+    readonly parts: readonly P[],
+    options: FieldOptions & { kind?: number } = {},
+  ) {
+    super(options);
+    if (parts.length === 0 || parts.length > 4096) throw new RangeError('a compound field needs 1 to 4096 parts');
+    if (new Set(parts).size !== parts.length) throw new RangeError(`compound parts must be unique: ${parts.join(', ')}`);
+  }
+  v2(): V2Layout {
+    return {
+      dataType: DataType.STRUCT,
+      kind: (this.options as { kind?: number }).kind ?? Kind.COMPOUND,
+      flags: RecordFlags.SEQLOCK,
+      param: 0,
+      valueSize: structValueSize(this.parts.length),
+      align: 8,
+      parts: this.parts.map((name, i) => ({ name, dataType: DataType.FLOAT64, offset: Seqlocked.PAYLOAD + i * 8 })),
+      bounds: new Float64Array(0),
+    };
+  }
+  v1(): undefined {
+    return undefined;
+  }
+  create(label: string, at: Placement): CompoundField<P> {
+    return new V2Struct(label, at, this.parts);
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The writer API: declarative models (`defineModel`) and the procedural form
+ * (`openStats` + `add`). Both give a `Stats` instance over one file per thread.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { threadId as workerThreadId } from 'node:worker_threads';
+import { MmstatsError } from '../errors.js';
+import * as native from '../native/index.js';
+import { DEFAULT_FILENAME, commandName, defaultStatsDir, expandTemplate } from '../platform/paths.js';
+import { Header, MAGIC } from '../format/v2.js';
+import { checkLabel, type Field, type FieldSpec, type FormatVersion } from './field.js';
+import { field } from './fields/index.js';
+import { Storage } from './storage.js';
+
+/** Options for opening stats. */
+export interface OpenOptions {
+  /** Directory of the file. Default: MMSTATS_PATH, else a private per-user directory. */
+  readonly path?: string;
+  /** File name template with {CMD}, {PID}, {TID}, {CLASS}. Default: MMSTATS_FILES, else `{CMD}-{CLASS}-{PID}-{TID}.mmstats`. */
+  readonly filename?: string;
+  /** File format: 2 (default) or 1 (the original's, readable by its tools). */
+  readonly format?: FormatVersion;
+  /** Prefix prepended to every label. */
+  readonly prefix?: string;
+  /** File mode at creation (default 0o600; 0o640 lets a reader in the group read it). */
+  readonly mode?: number;
+  /** Keep the file after exit and continue from its values when reopened (default false). */
+  readonly keep?: boolean;
+  /** Add the default `sys.*` fields (default true). */
+  readonly defaultFields?: boolean;
+}
+
+/** A schema: property name → field spec. */
+export type Schema = Record<string, FieldSpec>;
+
+/** The live fields a schema gives, typed per property. */
+export type FieldsOf<S extends Schema> = { readonly [K in keyof S]: S[K] extends FieldSpec<infer F> ? F : never };
+
+/** Open stats: one mapped file, its fields, and its life cycle. */
+export class Stats {
+  /** @internal */
+  readonly storage: Storage;
+  /** The label prefix. */
+  readonly prefix: string;
+  private readonly byLabel = new Map<string, Field>();
+
+  /** @internal Use `openStats` or `Model.open`. */
+  constructor(storage: Storage, prefix: string) {
+    this.storage = storage;
+    this.prefix = prefix;
+  }
+
+  /** Path of the stats file. */
+  get path(): string {
+    return this.storage.path;
+  }
+
+  /** File format of the stats file. */
+  get format(): FormatVersion {
+    return this.storage.format;
+  }
+
+  /** Labels of every field, in file order. */
+  get labels(): string[] {
+    return [...this.byLabel.keys()];
+  }
+
+  /** The live field of a label (the full label, prefix included). */
+  get(label: string): Field | undefined {
+    return this.byLabel.get(label);
+  }
+
+  /**
+   * Add a field now. Readers that already hold the file see it as soon as it is
+   * complete. `name` gets the prefix unless the spec sets its own `label`.
+   */
+  add<F extends Field>(name: string, spec: FieldSpec<F>): F {
+    const label = spec.options.label ?? this.prefix + name;
+    checkLabel(label);
+    if (this.byLabel.has(label)) throw new MmstatsError('ERR_MMSTATS_LABEL', `label ${label} is already used in this file`, { path: this.path });
+    const f = this.storage.place(label, spec);
+    this.byLabel.set(label, f);
+    return f;
+  }
+
+  /** msync the file to its backing store (`async`: schedule only). */
+  flush(options: { async?: boolean } = {}): void {
+    this.storage.flush(options.async ?? false);
+  }
+
+  /** Unmap and close the file, leaving it in place. Idempotent; fields throw after it. */
+  close(): void {
+    this.storage.close();
+  }
+
+  /**
+   * Close and delete the file; also deletes this process's leftover files of other
+   * threads of the same name template. Idempotent.
+   */
+  remove(): void {
+    this.storage.remove();
+    removeLeftoverThreadFiles(this.path);
+  }
+
+  /** `using stats = Model.open()` removes the file (or closes it if kept) at scope end. */
+  [Symbol.dispose](): void {
+    if (this.storage.keep) this.close();
+    else this.remove();
+  }
+}
+
+interface Target {
+  readonly className: string;
+  readonly template: string;
+}
+
+/** Paths of the files this thread's open of `className` would use. */
+function resolveFile(className: string, options: OpenOptions): { dir: string; fileName: string; template: string } {
+  const dir = options.path ?? defaultStatsDir();
+  const template = options.filename ?? process.env.MMSTATS_FILES ?? DEFAULT_FILENAME;
+  const fileName = expandTemplate(template, { cmd: commandName(), pid: process.pid, tid: workerThreadId, className });
+  return { dir, fileName, template };
+}
+
+const leftoverTemplates = new Map<string, Target & { dir: string }>();
+
+function removeLeftoverThreadFiles(file: string): void {
+  const t = leftoverTemplates.get(file);
+  if (!t || !t.template.includes('{PID}') || !t.template.includes('{TID}')) return;
+  const pattern = expandTemplate(t.template.replaceAll('{TID}', '\u0001'), {
+    cmd: commandName(),
+    pid: process.pid,
+    tid: 0,
+    className: t.className,
+  });
+  const [before, after] = pattern.split('\u0001') as [string, string];
+  let names: string[];
+  try {
+    names = fs.readdirSync(t.dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(before) || !name.endsWith(after) || name.length <= before.length + after.length) continue;
+    const tid = name.slice(before.length, name.length - after.length);
+    if (!/^\d+$/.test(tid)) continue;
+    const p = path.join(t.dir, name);
+    let fd: number;
+    try {
+      fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch {
+      continue;
+    }
+    try {
+      // Only a file of this process whose writer thread is gone is a leftover.
+      const head = Buffer.alloc(Header.SIZE);
+      const n = fs.readSync(fd, head, 0, Header.SIZE, 0);
+      const ours = n === Header.SIZE && head.subarray(0, 8).equals(Buffer.from(MAGIC)) && head.readUInt32LE(Header.PID) === process.pid;
+      if (ours && !native.isLockedByOther(fd)) fs.unlinkSync(p);
+    } catch {
+      // Gone or unreadable: leave it.
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+function defaultFieldSpecs(): Schema {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  return {
+    'sys.pid': field.static.uint32(process.pid, { help: 'process id' }),
+    'sys.tid': field.static.int64(() => native.threadId(), { help: 'OS thread id of the writer' }),
+    'sys.uid': field.static.uint64(uid, { help: 'user id' }),
+    'sys.gid': field.static.uint64(gid, { help: 'group id' }),
+    'sys.created': field.static.float64(() => Date.now() / 1000, { help: 'creation time', unit: 'seconds' }),
+    'sys.cmd': field.static.string(() => [process.argv0, ...process.argv.slice(1)].join(' '), { size: 255, help: 'command line' }),
+    'org.nodejs.version': field.static.string(process.version, { size: 256, help: 'Node.js version' }),
+    'sys.hostname': field.static.string(() => os.hostname(), { size: 64, help: 'host name' }),
+  };
+}
+
+function open(className: string, options: OpenOptions, schema: Schema): Stats {
+  const { dir, fileName, template } = resolveFile(className, options);
+  const storage = Storage.open({
+    dir,
+    fileName,
+    format: options.format ?? 2,
+    mode: options.mode ?? 0o600,
+    keep: options.keep ?? false,
+    shared: false,
+  });
+  const stats = new Stats(storage, options.prefix ?? '');
+  leftoverTemplates.set(storage.path, { className, template, dir });
+  try {
+    if (options.defaultFields ?? true) {
+      for (const [label, spec] of Object.entries(defaultFieldSpecs())) stats.add(label, withLabel(spec, label));
+    }
+    for (const [name, spec] of Object.entries(schema)) {
+      (stats as unknown as Record<string, Field>)[name] = stats.add(name, spec);
+    }
+  } catch (err) {
+    stats.remove();
+    throw err;
+  }
+  storage.markReady();
+  return stats;
+}
+
+function withLabel<S extends FieldSpec>(spec: S, label: string): S {
+  // Default fields keep their fixed labels whatever the prefix.
+  return Object.assign(Object.create(Object.getPrototypeOf(spec) as object) as S, spec, { options: { ...spec.options, label } });
+}
+
+/** A declared model: open it to get a typed instance over its own file. */
+export class Model<S extends Schema> {
+  /** @internal */
+  constructor(
+    /** The model's name, used for {CLASS} in file names. */
+    readonly name: string,
+    readonly schema: S,
+    private readonly defaults: OpenOptions,
+  ) {}
+
+  /**
+   * Create and map this thread's file for the model. Each worker thread that opens
+   * the model gets its own file ({TID} differs).
+   */
+  open(options: OpenOptions = {}): Stats & FieldsOf<S> {
+    return open(this.name, { ...this.defaults, ...options }, this.schema) as Stats & FieldsOf<S>;
+  }
+}
+
+/**
+ * Declare a model: a name and a schema of fields. Labels default to the property
+ * names (with `options.prefix`); a bad or duplicate label is an error here.
+ *
+ * ```ts
+ * const Web = defineModel('Web', { requests: field.counter() }, { prefix: 'web.' });
+ * const stats = Web.open();
+ * stats.requests.incr();
+ * ```
+ */
+export function defineModel<S extends Schema>(name: string, schema: S, options: OpenOptions = {}): Model<S> {
+  const seen = new Set<string>();
+  for (const [key, spec] of Object.entries(schema)) {
+    if (key in Stats.prototype) throw new MmstatsError('ERR_MMSTATS_LABEL', `field name ${key} clashes with a Stats method`);
+    const label = spec.options.label ?? (options.prefix ?? '') + key;
+    checkLabel(label);
+    if (seen.has(label)) throw new MmstatsError('ERR_MMSTATS_LABEL', `label ${label} is used twice in model ${name}`);
+    seen.add(label);
+  }
+  return new Model(name, schema, options);
+}
+
+/**
+ * Open stats without a model (the procedural API): add fields one call at a time.
+ *
+ * ```ts
+ * const stats = openStats({ name: 'jobs' });
+ * const done = stats.add('jobs.done', field.counter());
+ * ```
+ */
+export function openStats(options: OpenOptions & { name: string }): Stats {
+  return open(options.name, options, {});
+}

@@ -1,0 +1,356 @@
+/**
+ * The writer's side of a stats file: create it safely, lock it for the writer's
+ * life, map it, place fields in it (growing it while readers read), and close or
+ * remove it. Byte positions come from src/format; this module only decides where
+ * things go.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { threadId as workerThreadId } from 'node:worker_threads';
+import { MmstatsError } from '../errors.js';
+import * as native from '../native/index.js';
+import { processStartToken } from '../platform/identity.js';
+import { ensureSafeDir } from '../platform/paths.js';
+import { V1_VERSION, decodeV1Fields, encodeV1Field, v1FieldSize } from '../format/v1.js';
+import {
+  BYTE_ORDER_MARK,
+  FileFlags,
+  FileState,
+  Header,
+  MAGIC,
+  Record as Rec,
+  RecordFlags,
+  Seqlocked,
+  VERSION_MAJOR,
+  VERSION_MINOR,
+  align,
+  decodeRecord,
+  encodeRecord,
+  recordSize,
+} from '../format/v2.js';
+import type { Field, FieldSpec, FormatVersion, Placement } from './field.js';
+
+/** How to open a stats file. */
+export interface StorageOptions {
+  readonly dir: string;
+  readonly fileName: string;
+  readonly format: FormatVersion;
+  /** File mode at creation (default 0o600). */
+  readonly mode: number;
+  /** Keep the file when the process exits, and continue from its values when reopened. */
+  readonly keep: boolean;
+  /** Several threads write this file (shared mode). */
+  readonly shared: boolean;
+}
+
+/** Address space reserved per mapping: the file grows inside it without a remap. */
+const RESERVE_BYTES = 4 << 20;
+const INITIAL_BYTES = 16 << 10;
+
+/** Values of a previous file of the same name, by label, for persistence. */
+type PreviousValues = Map<string, { readonly typeKey: string; readonly bytes: Uint8Array }>;
+
+/** Every storage open in this thread, so that a normal exit can remove them. */
+const openStorages = new Set<Storage>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const s of [...openStorages]) {
+      try {
+        if (s.keep) s.close();
+        else s.remove();
+      } catch {
+        // Exiting: nothing useful can be done with an error here.
+      }
+    }
+  });
+}
+
+export class Storage {
+  readonly path: string;
+  readonly format: FormatVersion;
+  readonly keep: boolean;
+  private fd: number;
+  private buffer: ArrayBuffer;
+  private bytes: Uint8Array;
+  private dv: DataView;
+  private header32: Int32Array;
+  private fileSize: number;
+  private used: number;
+  private lastRecord = 0;
+  private fieldCount = 0;
+  private readonly placed: { field: Field; offset: number; writeBufferOffset: number; copySize: number }[] = [];
+  private readonly previous: PreviousValues;
+  private readonly inode: number;
+  private closed = false;
+
+  private constructor(opts: StorageOptions, fd: number, previous: PreviousValues) {
+    this.path = path.join(opts.dir, opts.fileName);
+    this.format = opts.format;
+    this.keep = opts.keep;
+    this.fd = fd;
+    this.previous = previous;
+    this.inode = fs.fstatSync(fd).ino;
+    const page = native.pageSize();
+    this.fileSize = align(INITIAL_BYTES, page);
+    try {
+      native.allocate(fd, 0, this.fileSize);
+      this.buffer = native.map(fd, Math.max(RESERVE_BYTES, this.fileSize), true);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(this.path, { force: true });
+      const e = err as NodeJS.ErrnoException;
+      throw new MmstatsError('ERR_MMSTATS_IO', `cannot allocate or map the stats file: ${e.message}`, { path: this.path, cause: err });
+    }
+    this.bytes = new Uint8Array(this.buffer);
+    this.dv = new DataView(this.buffer);
+    this.header32 = new Int32Array(this.buffer, 0, Header.SIZE / 4);
+    this.used = this.format === 2 ? Header.SIZE : 1;
+    if (this.format === 2) this.writeHeader(opts);
+    else this.bytes[0] = V1_VERSION;
+    openStorages.add(this);
+    installExitHook();
+  }
+
+  /**
+   * Create (or take over a stale) stats file. Never follows a symlink, never
+   * clobbers a file a live writer holds, and allocates the file's space now so
+   * that a full disk is an error here and not a SIGBUS later.
+   */
+  static open(opts: StorageOptions): Storage {
+    ensureSafeDir(opts.dir, true);
+    const file = path.join(opts.dir, opts.fileName);
+    const C = fs.constants;
+    const flags = C.O_RDWR | C.O_NOFOLLOW;
+    let fd: number;
+    let previous: PreviousValues = new Map();
+    try {
+      fd = fs.openSync(file, flags | C.O_CREAT | C.O_EXCL, opts.mode);
+      fs.fchmodSync(fd, opts.mode); // the umask must not widen or narrow what was asked
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'EEXIST') throw openError(file, e);
+      try {
+        fd = fs.openSync(file, flags);
+      } catch (err2) {
+        throw openError(file, err2 as NodeJS.ErrnoException);
+      }
+      const st = fs.fstatSync(fd);
+      const uid = process.getuid?.();
+      if (!st.isFile() || (uid !== undefined && st.uid !== uid)) {
+        fs.closeSync(fd);
+        throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'an existing file of that name is not a regular file of this user', { path: file });
+      }
+      if (!native.lockExclusive(fd)) {
+        const pid = st.size >= Header.SIZE ? readPid(fd) : undefined;
+        fs.closeSync(fd);
+        throw new MmstatsError('ERR_MMSTATS_IN_USE', `the file belongs to a live writer${pid ? ` (pid ${pid})` : ''}`, { path: file });
+      }
+      // A stale file: its writer is gone. Keep its values if asked, then start afresh.
+      if (opts.keep) previous = readPrevious(fs.readFileSync(fd));
+      fs.ftruncateSync(fd, 0);
+    }
+    if (!native.lockExclusive(fd)) {
+      fs.closeSync(fd);
+      throw new MmstatsError('ERR_MMSTATS_IN_USE', 'another writer took the file while it was being created', { path: file });
+    }
+    return new Storage(opts, fd, previous);
+  }
+
+  private writeHeader(opts: StorageOptions): void {
+    const dv = this.dv;
+    this.bytes.set(MAGIC, Header.MAGIC);
+    dv.setUint16(Header.VERSION_MAJOR, VERSION_MAJOR, true);
+    dv.setUint16(Header.VERSION_MINOR, VERSION_MINOR, true);
+    new Uint32Array(this.buffer, Header.BYTE_ORDER, 1)[0] = BYTE_ORDER_MARK; // native order, by design
+    dv.setUint32(Header.HEADER_SIZE, Header.SIZE, true);
+    dv.setUint32(Header.PID, process.pid, true);
+    dv.setUint32(Header.OS_TID, native.threadId(), true);
+    dv.setUint32(Header.THREAD_ID, workerThreadId, true);
+    dv.setUint32(Header.FLAGS, (opts.shared ? FileFlags.SHARED : 0) | (opts.keep ? FileFlags.PERSISTENT : 0), true);
+    dv.setFloat64(Header.START_TOKEN, processStartToken(process.pid) ?? 0, true);
+    dv.setFloat64(Header.CREATED_MS, Date.now(), true);
+    Atomics.store(this.header32, Header.USED_SIZE / 4, this.used);
+  }
+
+  /** Mark the file ready: the last write of its creation. */
+  markReady(): void {
+    if (this.format === 2) Atomics.store(this.header32, Header.STATE / 4, FileState.READY);
+  }
+
+  /** Reserve `size` bytes aligned to `alignment`, growing the file (and the mapping) as needed. */
+  private alloc(size: number, alignment: number): number {
+    const offset = align(this.used, alignment);
+    this.ensure(offset + size + (this.format === 1 ? 2 : 0)); // v1 needs a zero label length after the last field
+    this.used = offset + size;
+    return offset;
+  }
+
+  private ensure(end: number): void {
+    if (end <= this.fileSize) return;
+    const page = native.pageSize();
+    let size = this.fileSize;
+    while (size < end) size *= 2;
+    size = align(size, page);
+    if (size > 0xffff_0000) throw new MmstatsError('ERR_MMSTATS_IO', 'stats file would exceed 4 GiB', { path: this.path });
+    try {
+      native.allocate(this.fd, this.fileSize, size - this.fileSize);
+    } catch (err) {
+      throw new MmstatsError('ERR_MMSTATS_IO', `cannot grow the stats file: ${(err as Error).message}`, { path: this.path, cause: err });
+    }
+    this.fileSize = size;
+    if (size > this.buffer.byteLength) this.remap(Math.max(size, this.buffer.byteLength * 2));
+  }
+
+  /** Map a larger window and move every field's views to it. */
+  private remap(length: number): void {
+    const old = this.buffer;
+    this.buffer = native.map(this.fd, length, true);
+    this.bytes = new Uint8Array(this.buffer);
+    this.dv = new DataView(this.buffer);
+    this.header32 = new Int32Array(this.buffer, 0, Header.SIZE / 4);
+    for (const p of this.placed) p.field.bind(this.placement(p.offset, p.writeBufferOffset, p.copySize));
+    native.unmap(old);
+  }
+
+  private placement(offset: number, writeBufferOffset: number, copySize: number): Placement {
+    return { format: this.format, buffer: this.buffer, offset, writeBufferOffset, copySize };
+  }
+
+  /**
+   * Place a field and publish it: its value and its record are complete before the
+   * field count moves, so a reader sees all of it or none of it.
+   */
+  place<F extends Field>(label: string, spec: FieldSpec<F>): F {
+    if (this.closed) throw new MmstatsError('ERR_MMSTATS_CLOSED', `cannot add field ${label}: the stats are closed`, { path: this.path });
+    return this.format === 2 ? this.placeV2(label, spec) : this.placeV1(label, spec);
+  }
+
+  private placeV2<F extends Field>(label: string, spec: FieldSpec<F>): F {
+    const layout = spec.v2();
+    const meta = {
+      label,
+      dataType: layout.dataType,
+      kind: layout.kind,
+      flags: layout.flags,
+      valueOffset: 0,
+      valueSize: layout.valueSize,
+      param: layout.param,
+      unit: spec.options.unit ?? '',
+      help: spec.options.help ?? '',
+      parts: layout.parts,
+      bounds: layout.bounds,
+    };
+    const size = recordSize(meta);
+    const valueOffset = this.alloc(layout.valueSize, layout.align);
+    const recordOffset = this.alloc(size, 8);
+    const typeKey = `2:${layout.dataType}:${layout.valueSize}:${layout.param}`;
+    const prev = this.previous.get(label);
+    if (prev && prev.typeKey === typeKey && !(layout.flags & RecordFlags.STATIC)) {
+      this.bytes.set(prev.bytes, valueOffset);
+      if (layout.flags & RecordFlags.SEQLOCK) this.dv.setUint32(valueOffset + Seqlocked.SEQUENCE, 0, true);
+    }
+    encodeRecord(this.bytes, recordOffset, { ...meta, valueOffset }, true);
+    const field = spec.create(label, this.placement(valueOffset, 0, 0));
+    this.placed.push({ field, offset: valueOffset, writeBufferOffset: 0, copySize: 0 });
+    // Publish: link the record, then move the used size, generation and count (atomic, in that order).
+    if (this.lastRecord === 0) this.dv.setUint32(Header.FIRST_RECORD, recordOffset, true);
+    else this.dv.setUint32(this.lastRecord + Rec.NEXT, recordOffset, true);
+    this.lastRecord = recordOffset;
+    Atomics.store(this.header32, Header.USED_SIZE / 4, this.used);
+    Atomics.add(this.header32, Header.GENERATION / 4, 1);
+    Atomics.store(this.header32, Header.FIELD_COUNT / 4, ++this.fieldCount);
+    return field;
+  }
+
+  private placeV1<F extends Field>(label: string, spec: FieldSpec<F>): F {
+    const layout = spec.v1();
+    if (!layout) {
+      throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', `field ${label} (${spec.typeName}) cannot be written in format 1; use format 2`, { path: this.path });
+    }
+    const size = v1FieldSize(label, layout.type, layout.buffered);
+    const offset = this.alloc(size, 1);
+    // Build the field aside, then copy it with its label length last: until that
+    // length is non-zero, a reader sees the zero fill that ends the list.
+    const scratch = new Uint8Array(size);
+    const l = encodeV1Field(scratch, 0, label, layout.type, layout.buffered);
+    const prev = this.previous.get(label);
+    if (prev && prev.typeKey === `1:${layout.type}:${layout.buffered}`) scratch.set(prev.bytes, l.writeBufferOffset);
+    this.bytes.set(scratch.subarray(2), offset + 2);
+    this.bytes.set(scratch.subarray(0, 2), offset);
+    const field = spec.create(label, this.placement(offset + l.valueOffset, offset + l.writeBufferOffset, l.valueSize));
+    this.placed.push({ field, offset: offset + l.valueOffset, writeBufferOffset: offset + l.writeBufferOffset, copySize: l.valueSize });
+    return field;
+  }
+
+  /** msync the mapping: synchronously, or only scheduled with `async`. */
+  flush(async = false): void {
+    if (this.closed) throw new MmstatsError('ERR_MMSTATS_CLOSED', 'cannot flush: the stats are closed', { path: this.path });
+    native.sync(this.buffer, async);
+  }
+
+  /** Unmap and close; fields then throw on use. Idempotent. The file stays. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    openStorages.delete(this);
+    for (const p of this.placed) p.field.closed = true;
+    if (this.format === 2) Atomics.store(this.header32, Header.STATE / 4, FileState.CLOSED);
+    native.unmap(this.buffer);
+    fs.closeSync(this.fd); // releases the liveness lock
+    this.fd = -1;
+  }
+
+  /** Close and delete the file (only if the name still points at this file). Idempotent. */
+  remove(): void {
+    const wasOpen = !this.closed;
+    this.close();
+    if (!wasOpen) return;
+    try {
+      if (fs.lstatSync(this.path).ino === this.inode) fs.unlinkSync(this.path);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function openError(file: string, e: NodeJS.ErrnoException): MmstatsError {
+  if (e.code === 'ELOOP' || e.code === 'EMLINK') {
+    return new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'a symbolic link stands at the stats file name; refusing to follow it', { path: file, cause: e });
+  }
+  return new MmstatsError('ERR_MMSTATS_IO', `cannot create the stats file: ${e.message}`, { path: file, cause: e });
+}
+
+function readPid(fd: number): number | undefined {
+  const b = Buffer.alloc(Header.SIZE);
+  fs.readSync(fd, b, 0, Header.SIZE, 0);
+  return b.subarray(0, 8).equals(Buffer.from(MAGIC)) ? b.readUInt32LE(Header.PID) : undefined;
+}
+
+/** Values of a stale file, by label, so a persistent writer continues from them. */
+function readPrevious(bytes: Uint8Array): PreviousValues {
+  const out: PreviousValues = new Map();
+  try {
+    if (bytes[0] === V1_VERSION) {
+      for (const f of decodeV1Fields(bytes, bytes.length)) {
+        out.set(f.label, { typeKey: `1:${f.type}:${f.buffered}`, bytes: bytes.slice(f.writeBufferOffset, f.end) });
+      }
+    } else if (bytes.length >= Header.SIZE && Buffer.from(bytes.subarray(0, 8)).equals(Buffer.from(MAGIC))) {
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const count = dv.getUint32(Header.FIELD_COUNT, true);
+      let at = dv.getUint32(Header.FIRST_RECORD, true);
+      for (let i = 0; i < count && at !== 0; i++) {
+        const m = decodeRecord(bytes, at, bytes.length, true);
+        out.set(m.label, { typeKey: `2:${m.dataType}:${m.valueSize}:${m.param}`, bytes: bytes.slice(m.valueOffset, m.valueOffset + m.valueSize) });
+        const next = dv.getUint32(at + Rec.NEXT, true);
+        if (next <= at) break;
+        at = next;
+      }
+    }
+  } catch {
+    // A damaged stale file: keep what was read before the damage.
+  }
+  return out;
+}
