@@ -240,9 +240,7 @@ test('exclusive locks belong to the open file description', async () => {
     const child = spawn(process.execPath, [writeScript(lockChild), file], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on('exit', (_code, signal) => resolve(signal)),
-    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     await new Promise<void>((resolve, reject) => {
       let out = '';
       child.stdout.setEncoding('utf8');

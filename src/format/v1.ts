@@ -70,13 +70,7 @@ export function v1FieldSize(label: string, type: string, buffered: boolean): num
 }
 
 /** Write a field's layout (not its value) at `offset`; returns the layout. */
-export function encodeV1Field(
-  bytes: Uint8Array,
-  offset: number,
-  label: string,
-  type: string,
-  buffered: boolean,
-): V1FieldLayout {
+export function encodeV1Field(bytes: Uint8Array, offset: number, label: string, type: string, buffered: boolean): V1FieldLayout {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const labelBytes = utf8.encode(label);
   const valueSize = v1ValueSize(type);

@@ -23,7 +23,7 @@
  *  +8  u16 dataType   +10 u16 kind                    +0 u32 sequence (odd while writing)
  *  +12 u16 flags      +14 u16 partCount               +4 u32 string byte length / 0
  *  +16 u32 valueOffset +20 u32 valueSize              +8 payload
- *  +24 u32 param                                    
+ *  +24 u32 param  
  *  +28 u16 labelLen +30 u16 unitLen +32 u16 helpLen +34 u16 extraLen
  *  +36 u32 reserved
  *  +40 parts: partCount x { u16 dataType, u16 nameLen, u32 offset in value }
@@ -336,7 +336,11 @@ export function decodeRecord(bytes: Uint8Array, offset: number, limit: number, l
     const nameLen = dv.getUint16(at + 2, littleEndian);
     const partOffset = dv.getUint32(at + 4, littleEndian);
     if (partOffset + 8 > valueSize) throw new FormatViolation(`record at ${offset}: part ${i} lies outside its value`);
-    parts.push({ dataType: dv.getUint16(at, littleEndian) as DataTypeCode, name: text(bytes, p, nameLen, 'part name'), offset: partOffset });
+    parts.push({
+      dataType: dv.getUint16(at, littleEndian) as DataTypeCode,
+      name: text(bytes, p, nameLen, 'part name'),
+      offset: partOffset,
+    });
     p += nameLen;
   }
   return {

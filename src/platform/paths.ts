@@ -96,7 +96,9 @@ export function ensureSafeDir(dir: string, create: boolean): void {
   if (!st.isDirectory()) throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'stats path is not a directory', { path: dir });
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', `stats directory belongs to uid ${st.uid}, not to this user (uid ${uid})`, { path: dir });
+    throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', `stats directory belongs to uid ${st.uid}, not to this user (uid ${uid})`, {
+      path: dir,
+    });
   }
   if ((st.mode & 0o022) !== 0) {
     throw new MmstatsError(

@@ -18,7 +18,10 @@ function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
       else {
-        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        const body = glob
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\');
         re += `[${body}]`;
         i = end;
       }
@@ -40,7 +43,7 @@ export function findFiles(patterns: readonly string[] = [], env: NodeJS.ProcessE
   for (const pattern of list) {
     let dir: string;
     let base: string;
-    let isDir = false;
+    let isDir: boolean;
     try {
       isDir = !GLOB_CHARS.test(pattern) && fs.statSync(pattern).isDirectory();
     } catch {

@@ -135,14 +135,16 @@ export class StatsReader {
       fd = fs.openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ELOOP') throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'is a symbolic link; not followed', { path: file, cause: e });
+      if (e.code === 'ELOOP')
+        throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'is a symbolic link; not followed', { path: file, cause: e });
       throw new MmstatsError('ERR_MMSTATS_IO', `cannot open: ${e.message}`, { path: file, cause: e });
     }
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'is not a regular file', { path: file });
       if (st.size === 0) throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'is empty: its writer is still creating it', { path: file });
-      if (st.size > Limits.MAX_FILE_SIZE) throw new MmstatsError('ERR_MMSTATS_MALFORMED', `is ${st.size} bytes, larger than any stats file`, { path: file });
+      if (st.size > Limits.MAX_FILE_SIZE)
+        throw new MmstatsError('ERR_MMSTATS_MALFORMED', `is ${st.size} bytes, larger than any stats file`, { path: file });
       const head = Buffer.alloc(Header.SIZE);
       const n = fs.readSync(fd, head, 0, Header.SIZE, 0);
       const format = sniff(file, head.subarray(0, n), st.size);
@@ -315,11 +317,10 @@ export class StatsReader {
     const m = f.meta;
     const seqIndex = m.valueOffset / 4;
     const dv = this.dv;
-    let value: Value = null;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const s1 = Atomics.load(this.i32, seqIndex);
       if ((s1 & 1) !== 0) continue;
-      value = decodeSeqlocked(dv, this.bytes, m);
+      const value = decodeSeqlocked(dv, this.bytes, m);
       if (Atomics.load(this.i32, seqIndex) === s1) return { ...f.info, value };
     }
     return { ...f.info, value: null, error: 'value kept changing while read' };
@@ -405,17 +406,23 @@ function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta): Value {
 function sniff(file: string, head: Buffer, size: number): 1 | 2 {
   if (head[0] === V1_VERSION) return 1;
   if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from(MAGIC))) {
-    if (head.length < Header.SIZE || size < Header.SIZE) throw new MmstatsError('ERR_MMSTATS_MALFORMED', 'is shorter than a v2 header', { path: file });
+    if (head.length < Header.SIZE || size < Header.SIZE)
+      throw new MmstatsError('ERR_MMSTATS_MALFORMED', 'is shorter than a v2 header', { path: file });
     const major = head.readUInt16LE(Header.VERSION_MAJOR);
     if (major > VERSION_MAJOR) {
-      throw new MmstatsError('ERR_MMSTATS_VERSION', `uses format ${major}, newer than this reader (${VERSION_MAJOR}); upgrade mmstats`, { path: file });
+      throw new MmstatsError('ERR_MMSTATS_VERSION', `uses format ${major}, newer than this reader (${VERSION_MAJOR}); upgrade mmstats`, {
+        path: file,
+      });
     }
     if (major < 2) throw new MmstatsError('ERR_MMSTATS_MALFORMED', `has the v2 magic but version ${major}`, { path: file });
     const bom = head.readUInt32LE(Header.BYTE_ORDER);
     if (bom === BYTE_ORDER_MARK_SWAPPED) {
-      throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', 'was written on a big-endian machine; this reader reads little-endian files', { path: file });
+      throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', 'was written on a big-endian machine; this reader reads little-endian files', {
+        path: file,
+      });
     }
-    if (bom !== BYTE_ORDER_MARK) throw new MmstatsError('ERR_MMSTATS_MALFORMED', `has a bad byte-order mark 0x${bom.toString(16)}`, { path: file });
+    if (bom !== BYTE_ORDER_MARK)
+      throw new MmstatsError('ERR_MMSTATS_MALFORMED', `has a bad byte-order mark 0x${bom.toString(16)}`, { path: file });
     if (head.readUInt32LE(Header.STATE) === FileState.INITIALISING) {
       throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'is still being created by its writer (not yet marked ready)', { path: file });
     }

@@ -94,5 +94,6 @@ export function checkLabel(label: string): void {
   if (!LABEL_PATTERN.test(label)) {
     throw new MmstatsError('ERR_MMSTATS_LABEL', `label ${JSON.stringify(label)} holds whitespace or control characters`);
   }
-  if (Buffer.byteLength(label) > 1024) throw new MmstatsError('ERR_MMSTATS_LABEL', `label ${label.slice(0, 40)}... is longer than 1024 bytes`);
+  if (Buffer.byteLength(label) > 1024)
+    throw new MmstatsError('ERR_MMSTATS_LABEL', `label ${label.slice(0, 40)}... is longer than 1024 bytes`);
 }

@@ -79,7 +79,8 @@ export class Stats {
   add<F extends Field>(name: string, spec: FieldSpec<F>): F {
     const label = spec.options.label ?? this.prefix + name;
     checkLabel(label);
-    if (this.byLabel.has(label)) throw new MmstatsError('ERR_MMSTATS_LABEL', `label ${label} is already used in this file`, { path: this.path });
+    if (this.byLabel.has(label))
+      throw new MmstatsError('ERR_MMSTATS_LABEL', `label ${label} is already used in this file`, { path: this.path });
     const f = this.storage.place(label, spec);
     this.byLabel.set(label, f);
     return f;

@@ -141,7 +141,9 @@ export class Storage {
       const uid = process.getuid?.();
       if (!st.isFile() || (uid !== undefined && st.uid !== uid)) {
         fs.closeSync(fd);
-        throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'an existing file of that name is not a regular file of this user', { path: file });
+        throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'an existing file of that name is not a regular file of this user', {
+          path: file,
+        });
       }
       if (!native.lockExclusive(fd)) {
         const pid = st.size >= Header.SIZE ? readPid(fd) : undefined;
@@ -268,7 +270,9 @@ export class Storage {
   private placeV1<F extends Field>(label: string, spec: FieldSpec<F>): F {
     const layout = spec.v1();
     if (!layout) {
-      throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', `field ${label} (${spec.typeName}) cannot be written in format 1; use format 2`, { path: this.path });
+      throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', `field ${label} (${spec.typeName}) cannot be written in format 1; use format 2`, {
+        path: this.path,
+      });
     }
     const size = v1FieldSize(label, layout.type, layout.buffered);
     const offset = this.alloc(size, 1);
@@ -318,7 +322,10 @@ export class Storage {
 
 function openError(file: string, e: NodeJS.ErrnoException): MmstatsError {
   if (e.code === 'ELOOP' || e.code === 'EMLINK') {
-    return new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'a symbolic link stands at the stats file name; refusing to follow it', { path: file, cause: e });
+    return new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'a symbolic link stands at the stats file name; refusing to follow it', {
+      path: file,
+      cause: e,
+    });
   }
   return new MmstatsError('ERR_MMSTATS_IO', `cannot create the stats file: ${e.message}`, { path: file, cause: e });
 }
@@ -343,7 +350,10 @@ function readPrevious(bytes: Uint8Array): PreviousValues {
       let at = dv.getUint32(Header.FIRST_RECORD, true);
       for (let i = 0; i < count && at !== 0; i++) {
         const m = decodeRecord(bytes, at, bytes.length, true);
-        out.set(m.label, { typeKey: `2:${m.dataType}:${m.valueSize}:${m.param}`, bytes: bytes.slice(m.valueOffset, m.valueOffset + m.valueSize) });
+        out.set(m.label, {
+          typeKey: `2:${m.dataType}:${m.valueSize}:${m.param}`,
+          bytes: bytes.slice(m.valueOffset, m.valueOffset + m.valueSize),
+        });
         const next = dv.getUint32(at + Rec.NEXT, true);
         if (next <= at) break;
         at = next;

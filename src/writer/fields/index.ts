@@ -16,10 +16,8 @@ import { BigIntSpec, CompoundSpec, StringSpec } from './wide.js';
 
 type NumberOptions = FieldOptions & { kind?: 'gauge' | 'counter' | 'untyped' };
 const num = (type: NumberType) => (options?: NumberOptions) => new NumberSpec(type, options);
-const stat =
-  (type: NumberType) =>
-  (value: number | (() => number), options?: FieldOptions) =>
-    new StaticSpec<number>(new NumberSpec(type), value, options);
+const stat = (type: NumberType) => (value: number | (() => number), options?: FieldOptions) =>
+  new StaticSpec<number>(new NumberSpec(type), value, options);
 
 /** Field factories for model schemas and `stats.add()`. */
 export const field = {

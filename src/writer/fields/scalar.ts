@@ -34,8 +34,22 @@ const NUMBER_TYPES: Record<NumberType, NumberTypeInfo> = {
   uint16: { dataType: DataType.UINT16, size: 2, ctor: Uint16Array, v1: 'H', v1Buffered: true, set: (d, o, v) => d.setUint16(o, v, true) },
   int32: { dataType: DataType.INT32, size: 4, ctor: Int32Array, v1: 'i', v1Buffered: true, set: (d, o, v) => d.setInt32(o, v, true) },
   uint32: { dataType: DataType.UINT32, size: 4, ctor: Uint32Array, v1: 'I', v1Buffered: true, set: (d, o, v) => d.setUint32(o, v, true) },
-  float32: { dataType: DataType.FLOAT32, size: 4, ctor: Float32Array, v1: 'f', v1Buffered: true, set: (d, o, v) => d.setFloat32(o, v, true) },
-  float64: { dataType: DataType.FLOAT64, size: 8, ctor: Float64Array, v1: 'd', v1Buffered: true, set: (d, o, v) => d.setFloat64(o, v, true) },
+  float32: {
+    dataType: DataType.FLOAT32,
+    size: 4,
+    ctor: Float32Array,
+    v1: 'f',
+    v1Buffered: true,
+    set: (d, o, v) => d.setFloat32(o, v, true),
+  },
+  float64: {
+    dataType: DataType.FLOAT64,
+    size: 8,
+    ctor: Float64Array,
+    v1: 'd',
+    v1Buffered: true,
+    set: (d, o, v) => d.setFloat64(o, v, true),
+  },
 };
 
 /** A settable number. */
@@ -290,7 +304,16 @@ class V2Bool extends Field implements BoolField {
 export class BoolSpec extends FieldSpec<BoolField> {
   readonly typeName = 'bool';
   v2(): V2Layout {
-    return { dataType: DataType.BOOL, kind: Kind.GAUGE, flags: 0, param: 0, valueSize: 1, align: 1, parts: [], bounds: new Float64Array(0) };
+    return {
+      dataType: DataType.BOOL,
+      kind: Kind.GAUGE,
+      flags: 0,
+      param: 0,
+      valueSize: 1,
+      align: 1,
+      parts: [],
+      bounds: new Float64Array(0),
+    };
   }
   v1(): V1Layout {
     return { type: '?', buffered: false };
