@@ -4,3 +4,15 @@
  */
 export { StatsReader, type FieldValue, type HistogramValue, type Snapshot, type Value, type WriterIdentity } from './reader.js';
 export { findFiles, readAll, type ReadAllResult } from './find.js';
+export {
+  aggregateFields,
+  mergeHistograms,
+  reduce,
+  writerKey,
+  writerName,
+  CounterTracker,
+  REDUCTIONS,
+  type AggregatedField,
+  type GaugeMode,
+  type Reduction,
+} from './aggregate.js';

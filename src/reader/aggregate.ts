@@ -1,0 +1,207 @@
+/**
+ * Aggregation across writers: one rule per kind, used alike by `poll`, the JSON
+ * API, the dashboard and `/metrics`.
+ *
+ * - counter: summed over writers. A CounterTracker remembers what writers that
+ *   left (or restarted from zero) had counted, so a total never goes backwards.
+ * - gauge (and untyped numbers): one mode, `sum` of live writers by default, or
+ *   `max`, `min`, `avg`, `latest` (the most recently created writer's value).
+ * - histogram, timer: merged bucket by bucket, so percentiles come from the
+ *   merged data and are never averaged.
+ * - average (a struct with count and sum): counts and sums added, mean recomputed.
+ * - info, strings, other structs: listed per writer.
+ */
+import type { FieldValue, HistogramValue, Snapshot, WriterIdentity } from './reader.js';
+
+/** The original mmash reductions of a list of values. */
+export type Reduction = 'avg' | 'one' | 'max' | 'min' | 'sum' | 'nonzero-min' | 'nonzero-avg';
+export const REDUCTIONS: readonly Reduction[] = ['avg', 'one', 'max', 'min', 'sum', 'nonzero-min', 'nonzero-avg'];
+
+/** How gauges from several writers combine. */
+export type GaugeMode = 'sum' | 'max' | 'min' | 'avg' | 'latest';
+
+/** Reduce numbers the way the original `?aggr=` did; null for an empty list. */
+export function reduce(values: readonly number[], aggr: Reduction): number | null {
+  const list = aggr.startsWith('nonzero-') ? values.filter((v) => v !== 0) : values;
+  if (list.length === 0) return null;
+  switch (aggr) {
+    case 'one':
+      return list[0]!;
+    case 'max':
+      return Math.max(...list);
+    case 'min':
+    case 'nonzero-min':
+      return Math.min(...list);
+    case 'sum':
+      return list.reduce((a, b) => a + b, 0);
+    case 'avg':
+    case 'nonzero-avg':
+      return list.reduce((a, b) => a + b, 0) / list.length;
+  }
+}
+
+/** A stable name for a writer: which process and thread, started when. */
+export function writerKey(s: Snapshot): string {
+  return `${s.path}#${s.writer.pid}:${s.writer.threadId}:${s.writer.startToken}:${s.writer.createdMs}`;
+}
+
+/** A short human name for a writer. */
+export function writerName(w: WriterIdentity): string {
+  return `pid ${w.pid}${w.threadId ? ` tid ${w.threadId}` : ''}`;
+}
+
+function asNumber(v: FieldValue['value']): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return undefined;
+}
+
+/**
+ * Counter totals that never go backwards: when a writer leaves, or its counter
+ * drops (a restart), what it had counted is kept in a retired sum.
+ */
+export class CounterTracker {
+  private readonly last = new Map<string, Map<string, number>>();
+  private readonly retired = new Map<string, number>();
+  private readonly current = new Map<string, number>();
+
+  /** Take in the writers' current values. */
+  update(snapshots: readonly Snapshot[]): void {
+    const seen = new Set<string>();
+    this.current.clear();
+    for (const s of snapshots) {
+      const key = writerKey(s);
+      seen.add(key);
+      let mine = this.last.get(key);
+      if (!mine) this.last.set(key, (mine = new Map()));
+      for (const f of s.fields) {
+        if (f.kind !== 'counter') continue;
+        const v = asNumber(f.value);
+        if (v === undefined) continue;
+        const before = mine.get(f.label);
+        if (before !== undefined && v < before) this.retire(f.label, before);
+        mine.set(f.label, v);
+        this.current.set(f.label, (this.current.get(f.label) ?? 0) + v);
+      }
+    }
+    for (const [key, values] of this.last) {
+      if (seen.has(key)) continue;
+      for (const [label, v] of values) this.retire(label, v);
+      this.last.delete(key);
+    }
+  }
+
+  private retire(label: string, v: number): void {
+    this.retired.set(label, (this.retired.get(label) ?? 0) + v);
+  }
+
+  /** The total of a counter label: live writers plus what departed writers counted. */
+  total(label: string): number {
+    return (this.current.get(label) ?? 0) + (this.retired.get(label) ?? 0);
+  }
+
+  /** Every counter label seen. */
+  labels(): string[] {
+    return [...new Set([...this.current.keys(), ...this.retired.keys()])];
+  }
+}
+
+function sameBounds(a: HistogramValue, b: HistogramValue): boolean {
+  return a.buckets.length === b.buckets.length && a.buckets.every((x, i) => x.le === b.buckets[i]!.le);
+}
+
+/**
+ * Merge histograms bucket by bucket. Histograms whose bucket bounds differ from
+ * the first one's cannot be merged exactly and are left out (null if none).
+ */
+export function mergeHistograms(values: readonly HistogramValue[]): HistogramValue | null {
+  const first = values[0];
+  if (!first) return null;
+  const buckets = first.buckets.map((b) => ({ le: b.le, count: 0 }));
+  let count = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  let last = first.last;
+  for (const h of values) {
+    if (!sameBounds(first, h)) continue;
+    h.buckets.forEach((b, i) => (buckets[i]!.count += b.count));
+    count += h.count;
+    sum += h.sum;
+    if (h.count > 0) {
+      min = Math.min(min, h.min);
+      max = Math.max(max, h.max);
+      last = h.last;
+    }
+  }
+  return { ...first, count, sum, min: count > 0 ? min : 0, max: count > 0 ? max : 0, last, buckets };
+}
+
+/** A field combined over every writer that has it. */
+export interface AggregatedField {
+  readonly label: string;
+  readonly kind: string;
+  readonly type: string;
+  readonly unit: string;
+  readonly help: string;
+  /** How many writers have the field. */
+  readonly writers: number;
+  readonly value: number | HistogramValue | Readonly<Record<string, number>> | { writer: string; value: unknown }[] | null;
+}
+
+function isHistogram(v: unknown): v is HistogramValue {
+  return typeof v === 'object' && v !== null && Array.isArray((v as HistogramValue).buckets);
+}
+
+/** Combine every field over the given snapshots, one rule per kind (see the module comment). */
+export function aggregateFields(
+  snapshots: readonly Snapshot[],
+  opts: { gauge?: GaugeMode; counters?: CounterTracker } = {},
+): AggregatedField[] {
+  const gauge = opts.gauge ?? 'sum';
+  const groups = new Map<string, { field: FieldValue; snap: Snapshot }[]>();
+  for (const snap of snapshots) {
+    for (const field of snap.fields) {
+      let g = groups.get(field.label);
+      if (!g) groups.set(field.label, (g = []));
+      g.push({ field, snap });
+    }
+  }
+  const out: AggregatedField[] = [];
+  for (const [label, group] of groups) {
+    const f0 = group[0]!.field;
+    const base = { label, kind: f0.kind, type: f0.type, unit: f0.unit, help: f0.help, writers: group.length };
+    const values = group.map((g) => g.field.value);
+    let value: AggregatedField['value'];
+    if (isHistogram(f0.value)) {
+      value = mergeHistograms(values.filter(isHistogram));
+    } else if (f0.kind === 'counter' && asNumber(f0.value) !== undefined) {
+      value = opts.counters
+        ? opts.counters.total(label)
+        : reduce(
+            values.map(asNumber).filter((v) => v !== undefined),
+            'sum',
+          );
+    } else if (f0.kind === 'average' && typeof f0.value === 'object' && f0.value !== null && 'count' in f0.value && 'sum' in f0.value) {
+      let count = 0;
+      let sum = 0;
+      for (const v of values as Record<string, number>[]) {
+        count += v?.count ?? 0;
+        sum += v?.sum ?? 0;
+      }
+      value = { count, sum, mean: count > 0 ? sum / count : 0 };
+    } else if (f0.kind !== 'info' && !f0.static && asNumber(f0.value) !== undefined) {
+      const live = group.filter((g) => g.snap.writer.alive || gauge !== 'sum');
+      const nums = (live.length > 0 ? live : group).map((g) => asNumber(g.field.value)).filter((v) => v !== undefined);
+      if (gauge === 'latest') {
+        const newest = [...group].sort((a, b) => b.snap.writer.createdMs - a.snap.writer.createdMs)[0]!;
+        value = asNumber(newest.field.value) ?? null;
+      } else value = reduce(nums, gauge);
+    } else {
+      value = group.map((g) => ({ writer: writerName(g.snap.writer), value: g.field.value }));
+    }
+    out.push({ ...base, value });
+  }
+  return out;
+}
