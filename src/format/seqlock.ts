@@ -11,24 +11,34 @@
  *   ...copy the payload...
  *   s2 = load seq; if s1 != s2, retry                      Atomics.load
  *
- * Atomics.store is sequentially consistent, so no payload store can be seen
- * before the odd sequence or after the even one. The writer keeps its own copy
- * of the sequence, so a write is two atomic stores and never reads the file.
+ * The writer needs only store-store order: the odd sequence before any payload
+ * store, every payload store before the even sequence. On x86-64 (TSO) the CPU
+ * never reorders stores with other stores, and V8 keeps typed-array stores in
+ * program order (they are all on its effect chain; it does not eliminate or
+ * reorder element stores), so plain stores suffice and cost what a store costs.
+ * On weakly ordered CPUs (arm64) the sequence stores are Atomics.store (a
+ * release store, stlr), which orders them. The writer keeps its own copy of the
+ * sequence, so a write never reads the file.
  * Shared fields (several threads writing one value) first take the odd
  * sequence with a compare-exchange; see `beginShared`.
  */
 
+/** True where the CPU keeps stores in order (x86 TSO): plain sequence stores are enough. */
+const STORES_ORDERED = process.arch === 'x64' || process.arch === 'ia32';
+
 /** Start a write: mark the sequence odd. Returns the odd value. */
 export function beginWrite(seq: Int32Array, index: number, current: number): number {
   const odd = (current + 1) | 0;
-  Atomics.store(seq, index, odd);
+  if (STORES_ORDERED) seq[index] = odd;
+  else Atomics.store(seq, index, odd);
   return odd;
 }
 
 /** End a write started at `odd`: mark the sequence even. Returns the even value. */
 export function endWrite(seq: Int32Array, index: number, odd: number): number {
   const even = (odd + 1) | 0;
-  Atomics.store(seq, index, even);
+  if (STORES_ORDERED) seq[index] = even;
+  else Atomics.store(seq, index, even);
   return even;
 }
 

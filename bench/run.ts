@@ -1,0 +1,118 @@
+/**
+ * `npm run bench`: every benchmark in one process run, printed as a table of
+ * ns/op with ratios against the physical limit and against prom-client and
+ * OpenTelemetry. `--smoke` runs a tiny version to keep the benchmarks working
+ * (CI); figures from a smoke run mean nothing. Nothing here asserts a time.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { table, sink } from './harness.js';
+import { runHotPath } from './hot-path.js';
+import { startWriters, timeLibrarySnapshot, timeModelOpen, timeSlurpJson } from './readers.js';
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    'reader-files': { type: 'string' },
+  },
+});
+const smoke = args.smoke;
+const opts = smoke ? { ops: 20_000, rounds: 3, allocOps: 100_000 } : { ops: 5_000_000, rounds: 9, allocOps: 10_000_000 };
+
+function fmt(ns: number): string {
+  return ns < 10 ? ns.toFixed(2) : ns < 100 ? ns.toFixed(1) : ns.toFixed(0);
+}
+
+async function main(): Promise<void> {
+  console.log(`mmstats benchmarks${smoke ? ' (smoke mode: figures are not meaningful)' : ''}`);
+  console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown cpu'} x${os.cpus().length}, ${os.platform()} ${os.release()}\n`);
+
+  const { results, alloc } = await runHotPath(opts);
+  const by = (name: string) => results.find((r) => r.name === name)!;
+  const limitInc = by('limit: Float64Array increment').ns;
+  const limitStore = by('limit: Float64Array store').ns;
+  const clock = by('clock: performance.now()').ns;
+  const ratioBase = (group: string) => (group === 'increment' ? limitInc : limitStore);
+  const rows = [['operation', 'ns/op', 'x limit']];
+  for (const r of results) rows.push([r.name, fmt(r.ns), r.group === 'peer' ? '' : `${(r.ns / ratioBase(r.group)).toFixed(2)}x`]);
+  console.log(table(rows));
+
+  // Targets (ratios from this run), printed, never asserted.
+  const checks: [string, number, number][] = [];
+  const mm = results.filter((r) => r.name.startsWith('mmstats v2'));
+  const ratio = (a: string, b: string) => by(b).ns / by(a).ns;
+  checks.push(['v2 counter incr vs raw increment (<= 1.5)', by('mmstats v2 counter incr').ns / limitInc, 1.5]);
+  checks.push(['v2 gauge set vs raw store (<= 1.5)', by('mmstats v2 gauge set').ns / limitStore, 1.5]);
+  for (const n of ['mmstats v2 compound update', 'mmstats v2 histogram record', 'mmstats v2 timer record (no clock)']) {
+    const r = results.find((x) => x.name === n);
+    if (r) checks.push([`${n.slice(8)} vs raw store (<= 5)`, r.ns / limitStore, 5]);
+  }
+  const timer = results.find((x) => x.name === 'mmstats v2 timer start+stop');
+  if (timer)
+    checks.push(['v2 timer start+stop minus 2 clock reads, vs raw store (<= 5)', Math.max(0, timer.ns - 2 * clock) / limitStore, 5]);
+  const promRows = [['mmstats vs peer', 'speed-up', 'target']];
+  promRows.push([
+    'labelled counter vs prom-client inc(labels)',
+    `${ratio('mmstats v2 labelled counter incr', 'prom-client labelled inc(labels)').toFixed(0)}x`,
+    '>= 20x',
+  ]);
+  promRows.push([
+    'labelled counter vs prom-client cached child inc()',
+    `${ratio('mmstats v2 labelled counter incr', 'prom-client cached child inc()').toFixed(0)}x`,
+    '',
+  ]);
+  const hist = results.find((x) => x.name === 'mmstats v2 histogram record');
+  if (hist)
+    promRows.push([
+      'histogram record vs prom-client observe(labels)',
+      `${(by('prom-client labelled observe(labels)').ns / hist.ns).toFixed(0)}x`,
+      '>= 20x',
+    ]);
+  const otelSlowest = Math.min(...results.filter((r) => r.name.startsWith('OpenTelemetry')).map((r) => r.ns));
+  const mmSlowest = Math.max(...mm.filter((r) => !r.name.includes('start+stop')).map((r) => r.ns));
+  promRows.push(['slowest v2 update vs fastest OpenTelemetry update', `${(otelSlowest / mmSlowest).toFixed(1)}x`, '>= 5x']);
+  promRows.push([
+    'counter vs OpenTelemetry counter add(attrs)',
+    `${ratio('mmstats v2 counter incr', 'OpenTelemetry counter add(attrs)').toFixed(0)}x`,
+    '>= 5x',
+  ]);
+  console.log(
+    '\n' + table([['target', 'measured', 'limit'], ...checks.map(([n, v, t]) => [n, `${v.toFixed(2)}x`, `${v <= t ? 'met' : 'MISSED'}`])]),
+  );
+  console.log('\n' + table(promRows));
+
+  console.log('\nallocation across ' + opts.allocOps.toLocaleString('en') + ' updates (garbage collections seen, heap growth)');
+  console.log(
+    table([['operation', 'GCs', 'heap delta'], ...alloc.map((a) => [a.name, String(a.gcs), `${(a.heapDelta / 1024).toFixed(0)} KiB`])]),
+  );
+
+  // Readers.
+  const fileCounts = args['reader-files'] ? args['reader-files'].split(',').map(Number) : smoke ? [10] : [10, 100, 1000];
+  const readerRows = [['files x fields', 'library snapshot ms', 'slurp --json ms']];
+  for (const files of fileCounts) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-read-'));
+    fs.chmodSync(dir, 0o700);
+    const stop = await startWriters(dir, files, 100);
+    const lib = timeLibrarySnapshot(dir, smoke ? 1 : 5);
+    const slurp = timeSlurpJson(dir, smoke ? 1 : 3);
+    readerRows.push([
+      `${lib.files} x ${lib.fields / Math.max(1, lib.files)}`,
+      lib.ms.toFixed(1),
+      slurp === undefined ? 'n/a' : slurp.toFixed(0),
+    ]);
+    await stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  console.log('\n' + table(readerRows));
+  const open = timeModelOpen(100, smoke ? 3 : 21);
+  console.log(
+    `\nopen a model of 100 fields: ${open.ms.toFixed(2)} ms (median); file bytes per numeric field: ${open.bytesPerField.toFixed(0)}`,
+  );
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ results, alloc, readerRows, open }, null, 2));
+  if (sink === 0.5) console.log(''); // keeps the sink observable
+}
+
+await main();
