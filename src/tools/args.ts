@@ -1,0 +1,65 @@
+/**
+ * Argument parsing shared by the subcommands: node:util's parseArgs with strict
+ * checking, turned into a usage error (exit status 2) that names the problem.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Exit statuses of every command. */
+export const Exit = {
+  /** Everything worked. */
+  OK: 0,
+  /** Some file failed or the command could not do its work. */
+  FAILURE: 1,
+  /** The command line was wrong. */
+  USAGE: 2,
+} as const;
+
+/** A bad command line: printed with a pointer to `--help`, exit status 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** What a subcommand module exports. */
+export interface Command {
+  /** One line for `mmstats --help`. */
+  readonly summary: string;
+  /** Run with the arguments after the command name; resolves with the exit status. */
+  run(argv: string[]): Promise<number>;
+}
+
+/**
+ * Parse `argv` against `options` (plus `--help`). Unknown options, missing values
+ * and stray positionals (when `positionals` is false) are usage errors.
+ */
+export function parse<O extends Options>(argv: string[], options: O, positionals = true) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: positionals,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+}
+
+/** A number option: finite, and at least `min`; a usage error otherwise. */
+export function numberOption(name: string, raw: string | undefined, fallback: number, min: number, integer = false): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${name} must be ${integer ? 'an integer' : 'a number'} of at least ${min}, not ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** A choice option: one of `choices`; a usage error otherwise. */
+export function choiceOption<T extends string>(name: string, raw: string | undefined, choices: readonly T[], fallback: T): T {
+  if (raw === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(raw))
+    throw new UsageError(`${name} must be one of ${choices.join(', ')}, not ${JSON.stringify(raw)}`);
+  return raw as T;
+}

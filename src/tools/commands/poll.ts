@@ -1,0 +1,338 @@
+/**
+ * `mmstats poll` (alias `pollstats`): like vmstat, one line every DELAY seconds
+ * with chosen fields combined over every matching file.
+ *
+ * Per kind (the rule of src/reader/aggregate.ts): counters (and the untyped
+ * numbers of v1 files, as the original did) show their change since the previous
+ * line, summed over writers; a writer that restarts or leaves never makes that
+ * change negative. Gauges show their value, combined by `--aggr`. Timers and
+ * histograms show percentiles of the values recorded during the interval, from
+ * the writers' histograms merged bucket by bucket. Files that appear or vanish
+ * between lines are picked up or dropped.
+ */
+import { CounterTracker, aggregateFields, mergeHistograms, reduce, writerKey, type GaugeMode } from '../../reader/aggregate.js';
+import { readAll, type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
+import { Exit, UsageError, choiceOption, numberOption, parse } from '../args.js';
+import { Painter, formatNumber, guardPipes, isHistogram, padStart, sanitize, useColor, warn, write } from '../term.js';
+
+/** One line for `mmstats --help`. */
+export const summary = 'print chosen fields every few seconds, like vmstat';
+
+const HELP = `Usage: mmstats poll [options] FIELDS [PATH|GLOB...]
+       pollstats [options] FIELDS [PATH|GLOB...]
+
+Every DELAY seconds, print one line with each field of FIELDS (a comma-separated
+list of labels) combined over every matching stats file:
+  counters (and v1 numbers)  change since the previous line, summed over writers
+  gauges                     current value, combined by --aggr
+  timers and histograms      percentiles of the values recorded in the interval
+
+Options:
+  -p, --prefix PREFIX    prepended to every label of FIELDS
+  -d, --delay SECONDS    time between lines (default 1; fractions allowed)
+  -c, --count N          stop after N lines (default: run until interrupted)
+  -n, --headers N        repeat the column headers every N lines (default 20; 0: once)
+  -f, --filter FILTER    keep only files with a label starting with FILTER, or,
+                         for KEY=VALUE, whose field KEY has the value VALUE
+                         (repeatable; KEY=VALUE filters must all match)
+      --aggr MODE        gauges over writers: sum (of live writers), avg, min, max
+                         (default sum)
+      --percentiles LIST percentiles for timers and histograms (default 50,99)
+      --per-second       counters as change per second instead of per line
+      --json             one JSON object per line
+  -h, --help             show this help
+
+Exit status: 0 done, 1 failure, 2 usage error. Interrupting (Ctrl-C) is a normal end.
+`;
+
+// Until src/reader/histogram.ts lands: linear interpolation inside the bucket, clamped to min and max.
+function percentile(h: HistogramValue, q: number): number {
+  const rank = q * h.count;
+  let seen = 0;
+  let lower = h.min;
+  for (const b of h.buckets) {
+    if (b.count > 0 && seen + b.count >= rank) {
+      const upper = Number.isFinite(b.le) ? Math.min(b.le, h.max) : h.max;
+      const lo = Math.max(lower, h.min);
+      return lo + ((rank - seen) / b.count) * (upper - lo);
+    }
+    seen += b.count;
+    if (Number.isFinite(b.le)) lower = b.le;
+  }
+  return h.max;
+}
+
+/** A percentile column: its name (p50) and how to compute it. */
+export interface Quantile {
+  readonly name: string;
+  /** The percentile (0-100). */
+  readonly p: number;
+  of(h: HistogramValue): number | null;
+}
+
+/** Parse a comma-separated percentile list such as `50,90,99.9`; a usage error names a bad entry. */
+export function percentileColumns(raw: string | undefined, fallback: readonly number[]): Quantile[] {
+  const list = raw === undefined ? fallback : raw.split(',').map((s) => s.trim());
+  return list.map((entry) => {
+    const p = typeof entry === 'number' ? entry : Number(entry.replace(/^p/i, ''));
+    if ((typeof entry === 'string' && entry === '') || !Number.isFinite(p) || p < 0 || p > 100) {
+      throw new UsageError(`--percentiles takes numbers from 0 to 100 separated by commas; ${JSON.stringify(entry)} is not one`);
+    }
+    return { name: `p${p}`, p, of: (h: HistogramValue) => (h.count > 0 ? percentile(h, p / 100) : null) };
+  });
+}
+
+type Aggr = 'sum' | 'avg' | 'min' | 'max';
+
+interface Filters {
+  readonly prefixes: readonly string[];
+  readonly equals: readonly { key: string; value: string }[];
+}
+
+function parseFilters(list: readonly string[]): Filters {
+  const prefixes: string[] = [];
+  const equals: { key: string; value: string }[] = [];
+  for (const f of list) {
+    const i = f.indexOf('=');
+    if (i > 0) equals.push({ key: f.slice(0, i), value: f.slice(i + 1) });
+    else if (i === 0) throw new UsageError(`filter ${JSON.stringify(f)} has no key before "="`);
+    else prefixes.push(f);
+  }
+  return { prefixes, equals };
+}
+
+function valueText(v: FieldValue['value']): string {
+  return typeof v === 'string' ? v : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
+
+/** Whether a file takes part: it has a wanted label, and every KEY=VALUE filter matches. */
+export function keepFile(snap: Snapshot, labels: readonly string[], filters: Filters): boolean {
+  const starts = [...labels, ...filters.prefixes];
+  if (!snap.fields.some((f) => starts.some((p) => f.label.startsWith(p)))) return false;
+  return filters.equals.every(({ key, value }) => snap.fields.some((f) => f.label === key && valueText(f.value) === value));
+}
+
+function toNumber(v: FieldValue['value']): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return undefined;
+}
+
+/** Histogram `cur` minus `prev`, bucket by bucket; `cur` itself when the writer restarted. */
+function histogramDelta(cur: HistogramValue, prev: HistogramValue | undefined): HistogramValue {
+  if (!prev || prev.buckets.length !== cur.buckets.length || cur.count < prev.count) return cur;
+  const buckets = cur.buckets.map((b, i) => ({ le: b.le, count: b.count - prev.buckets[i]!.count }));
+  if (buckets.some((b) => b.count < 0)) return cur;
+  // min and max of the interval are unknown: bound them by the whole run's.
+  return { ...cur, count: cur.count - prev.count, sum: cur.sum - prev.sum, buckets };
+}
+
+/** The change of counters and histograms per writer between two samples. */
+class Deltas {
+  private last = new Map<string, Map<string, number | HistogramValue>>();
+  private first = true;
+
+  /** Per label, each writer's change since the previous sample. */
+  update(snapshots: readonly Snapshot[]): Map<string, (number | HistogramValue)[]> {
+    const out = new Map<string, (number | HistogramValue)[]>();
+    const next = new Map<string, Map<string, number | HistogramValue>>();
+    for (const s of snapshots) {
+      const key = writerKey(s);
+      // A writer seen for the first time after the start began counting from zero during the run.
+      const prev = this.last.get(key) ?? (this.first ? undefined : new Map());
+      const mine = new Map<string, number | HistogramValue>();
+      for (const f of s.fields) {
+        if (f.static) continue;
+        let delta: number | HistogramValue | undefined;
+        if (isHistogram(f.value)) {
+          const p = prev?.get(f.label);
+          delta = prev ? histogramDelta(f.value, isHistogram(p) ? p : undefined) : undefined;
+          mine.set(f.label, f.value);
+        } else {
+          const v = toNumber(f.value);
+          if (v === undefined) continue;
+          mine.set(f.label, v);
+          if (prev) {
+            const p = prev.get(f.label);
+            delta = typeof p === 'number' && v >= p ? v - p : v;
+          }
+        }
+        if (delta === undefined) continue;
+        let list = out.get(f.label);
+        if (!list) out.set(f.label, (list = []));
+        list.push(delta);
+      }
+      next.set(key, mine);
+    }
+    this.last = next;
+    this.first = false;
+    return out;
+  }
+}
+
+/** A column of output. */
+interface Column {
+  readonly header: string;
+  readonly label: string;
+  readonly quantile?: Quantile;
+}
+
+function columnsFor(labels: readonly string[], snapshots: readonly Snapshot[], quantiles: readonly Quantile[]): Column[] {
+  const cols: Column[] = [];
+  for (const label of labels) {
+    const f = snapshots.flatMap((s) => s.fields).find((x) => x.label === label);
+    if (f && isHistogram(f.value)) for (const q of quantiles) cols.push({ header: `${label}:${q.name}`, label, quantile: q });
+    else cols.push({ header: label, label });
+  }
+  return cols;
+}
+
+/** Run `mmstats poll`. */
+export async function run(argv: string[]): Promise<number> {
+  guardPipes();
+  const { values: opts, positionals } = parse(argv, {
+    prefix: { type: 'string', short: 'p' },
+    delay: { type: 'string', short: 'd' },
+    count: { type: 'string', short: 'c' },
+    headers: { type: 'string', short: 'n' },
+    filter: { type: 'string', short: 'f', multiple: true },
+    aggr: { type: 'string' },
+    percentiles: { type: 'string' },
+    'per-second': { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (opts.help) {
+    await write(HELP);
+    return Exit.OK;
+  }
+  const [fieldList, ...patterns] = positionals;
+  if (fieldList === undefined || fieldList.trim() === '') throw new UsageError('FIELDS is missing: give a comma-separated list of labels');
+  const prefix = (opts.prefix as string | undefined) ?? '';
+  const labels = fieldList
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => prefix + s);
+  const delayMs = numberOption('--delay', opts.delay as string | undefined, 1, 0.01) * 1000;
+  const count = numberOption('--count', opts.count as string | undefined, Infinity, 1, true);
+  const headerEvery = numberOption('--headers', opts.headers as string | undefined, 20, 0, true);
+  const aggr = choiceOption<Aggr>('--aggr', opts.aggr as string | undefined, ['sum', 'avg', 'min', 'max'], 'sum');
+  const quantiles = percentileColumns(opts.percentiles as string | undefined, [50, 99]);
+  const filters = parseFilters((opts.filter as string[] | undefined) ?? []);
+  const perSecond = opts['per-second'] === true;
+  const json = opts.json === true;
+  const paint = new Painter(useColor(process.stdout));
+
+  const deltas = new Deltas();
+  const counters = new CounterTracker();
+  const reported = new Set<string>();
+  const sample = (): Snapshot[] => {
+    const { snapshots, errors } = readAll(patterns);
+    const failing = new Set(errors.map((e) => e.path));
+    for (const e of errors) {
+      if (reported.has(e.path)) continue;
+      reported.add(e.path);
+      warn(`mmstats poll: ${e.path}: ${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}`);
+    }
+    // A file that reads again and later fails again is reported again.
+    for (const p of reported) if (!failing.has(p)) reported.delete(p);
+    return snapshots.filter((s) => keepFile(s, labels, filters));
+  };
+
+  let stop = false;
+  let wake: (() => void) | undefined;
+  const onSignal = () => {
+    stop = true;
+    wake?.();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    let snaps = sample();
+    deltas.update(snaps);
+    counters.update(snaps);
+    let columns: Column[] = [];
+    let headerKey = '';
+    const started = performance.now();
+    let lastAt = started;
+    for (let line = 0; line < count && !stop; line++) {
+      // Lines keep to the schedule: a slow read does not make the next line late.
+      const due = started + (line + 1) * delayMs;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, Math.max(0, due - performance.now()));
+      });
+      if (stop) break;
+      snaps = sample();
+      const now = performance.now();
+      const seconds = (now - lastAt) / 1000;
+      lastAt = now;
+      const changes = deltas.update(snaps);
+      counters.update(snaps);
+      const gauges = new Map(aggregateFields(snaps, { gauge: aggr as GaugeMode, counters }).map((f) => [f.label, f]));
+
+      // v1 files carry no kinds: their numbers show change per line, as the original's pollstats did.
+      const fromV1 = new Set(snaps.filter((s) => s.format === 1).flatMap((s) => s.fields.map((f) => f.label)));
+      const values: Record<string, number | string | null> = {};
+      const cols = columnsFor(labels, snaps, quantiles);
+      for (const col of cols) {
+        const f = gauges.get(col.label);
+        let v: number | string | null = null;
+        if (f === undefined) v = null;
+        else if (col.quantile) {
+          const merged = mergeHistograms((changes.get(col.label) ?? []).filter(isHistogram));
+          v = merged ? col.quantile.of(merged) : null;
+        } else if (f.kind === 'counter' || (f.kind === 'untyped' && fromV1.has(col.label))) {
+          const list = (changes.get(col.label) ?? []).filter((x): x is number => typeof x === 'number');
+          if (list.length > 0 || typeof f.value === 'number') {
+            const total = list.length > 0 ? reduce(list, aggr) : 0;
+            v = total === null ? null : perSecond && seconds > 0 ? total / seconds : total;
+          } else v = Array.isArray(f.value) ? summariseList(f.value) : null;
+        } else if (typeof f.value === 'number') v = f.value;
+        else if (Array.isArray(f.value)) v = summariseList(f.value);
+        else if (f.value !== null && 'mean' in f.value) v = (f.value as Record<string, number>).mean ?? null;
+        values[col.header] = v;
+      }
+
+      if (json) {
+        await write(
+          JSON.stringify({ time: new Date().toISOString(), seconds: Number(seconds.toFixed(3)), files: snaps.length, values }) + '\n',
+        );
+        continue;
+      }
+      const key = cols.map((c) => c.header).join('\0');
+      if (key !== headerKey || (headerEvery > 0 && line > 0 && line % headerEvery === 0) || line === 0) {
+        columns = cols;
+        headerKey = key;
+        const head = ['files', ...columns.map((c) => c.header)].map((h, i) => padStart(sanitize(h), widthOf(columns, i)));
+        await write(paint.paint('bold', head.join('  ')) + '\n');
+      }
+      const row = [String(snaps.length), ...columns.map((c) => cell(values[c.header] ?? null))].map((t, i) =>
+        padStart(t, widthOf(columns, i)),
+      );
+      await write(row.join('  ') + '\n');
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  return Exit.OK;
+}
+
+function widthOf(columns: readonly Column[], i: number): number {
+  return i === 0 ? 5 : Math.max(10, sanitize(columns[i - 1]!.header).length);
+}
+
+function cell(v: number | string | null): string {
+  if (v === null) return '-';
+  return typeof v === 'number' ? formatNumber(v) : sanitize(v);
+}
+
+/** Per-writer values (strings, info): the value when all agree, else how many differ. */
+function summariseList(list: readonly { writer: string; value: unknown }[]): string | null {
+  const texts = [...new Set(list.map((x) => valueText(x.value as FieldValue['value'])))];
+  if (texts.length === 0) return null;
+  return texts.length === 1 ? texts[0]! : `(${texts.length} values)`;
+}

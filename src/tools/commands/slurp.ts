@@ -1,0 +1,102 @@
+/**
+ * `mmstats slurp` (alias `slurpstats`): print every field of every stats file once.
+ *
+ * As the original: a `==> FILE` line per file, then one line per field with the
+ * labels padded to one width and the value after them. Added: the writer's
+ * identity and whether it is alive, units, a prefix filter, and `--json`.
+ */
+import { readAll, type HistogramValue, type Snapshot, type Value } from '../../reader/index.js';
+import { percentileColumns } from './poll.js';
+import { Exit, parse } from '../args.js';
+import { Painter, formatValue, guardPipes, padEnd, sanitize, useColor, warn, write } from '../term.js';
+
+/** One line for `mmstats --help`. */
+export const summary = 'print every field of every stats file once';
+
+const HELP = `Usage: mmstats slurp [options] [PATH|GLOB...]
+       slurpstats [options] [PATH|GLOB...]
+
+Print every field of every stats file: a "==> FILE" line with the writer's
+identity and liveness, then one line per field (label, value, unit).
+A file that cannot be read is reported on stderr; the others are still printed.
+
+Options:
+  -p, --prefix PREFIX  only fields whose label starts with PREFIX (repeatable)
+      --json           one JSON document: {"files": [...], "errors": [...]}
+      --percentiles L  percentiles shown for timers and histograms (default 50,90,99)
+  -h, --help           show this help
+
+Exit status: 0 all files read, 1 some file could not be read, 2 usage error.
+`;
+
+/** JSON for a value: bigints (beyond 2^53) as decimal strings, non-finite numbers as strings. */
+function jsonValue(v: Value): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (v !== null && typeof v === 'object' && 'buckets' in v) {
+    const h = v as HistogramValue;
+    return { ...h, buckets: h.buckets.map((b) => ({ le: Number.isFinite(b.le) ? b.le : '+Inf', count: b.count })) };
+  }
+  return v;
+}
+
+function filterFields(snap: Snapshot, prefixes: readonly string[]): Snapshot {
+  if (prefixes.length === 0) return snap;
+  return { ...snap, fields: snap.fields.filter((f) => prefixes.some((p) => f.label.startsWith(p))) };
+}
+
+/** Run `mmstats slurp`. */
+export async function run(argv: string[]): Promise<number> {
+  guardPipes();
+  const { values: opts, positionals } = parse(argv, {
+    prefix: { type: 'string', short: 'p', multiple: true },
+    json: { type: 'boolean' },
+    percentiles: { type: 'string' },
+  });
+  if (opts.help) {
+    await write(HELP);
+    return Exit.OK;
+  }
+  const prefixes = (opts.prefix as string[] | undefined) ?? [];
+  const quantiles = percentileColumns(opts.percentiles as string | undefined, [50, 90, 99]);
+  const { snapshots, errors } = readAll(positionals);
+  const shown = snapshots.map((s) => filterFields(s, prefixes));
+
+  if (opts.json) {
+    const doc = {
+      files: shown.map((s) => ({
+        path: s.path,
+        format: s.format,
+        writer: s.writer,
+        generation: s.generation,
+        fields: s.fields.map((f) => ({ ...f, value: jsonValue(f.value) })),
+      })),
+      errors: errors.map((e) => ({ path: e.path, code: e.error.code, message: e.error.message })),
+    };
+    await write(JSON.stringify(doc, null, 2) + '\n');
+  } else {
+    const paint = new Painter(useColor(process.stdout));
+    const percentiles = (h: HistogramValue) => Object.fromEntries(quantiles.map((q) => [q.name, q.of(h)]));
+    for (const s of shown) {
+      const w = s.writer;
+      const state = w.alive ? paint.paint('green', 'alive') : paint.paint('red', w.state === 'closed' ? 'closed' : 'gone');
+      const created = w.createdMs > 0 ? new Date(w.createdMs).toISOString() : 'unknown';
+      const lines = [
+        paint.paint('bold', `==> ${sanitize(s.path)}`),
+        paint.paint('dim', `# pid ${w.pid} tid ${w.osTid} thread ${w.threadId} `) +
+          state +
+          paint.paint('dim', ` format ${s.format} created ${created}`),
+      ];
+      const labelWidth = Math.max(0, ...s.fields.map((f) => sanitize(f.label).length));
+      for (const f of s.fields) {
+        const value = sanitize(formatValue(f.value, percentiles));
+        const unit = f.unit ? ' ' + paint.paint('dim', sanitize(f.unit)) : '';
+        const err = f.error ? ' ' + paint.paint('yellow', `(${sanitize(f.error)})`) : '';
+        lines.push(`${paint.paint('cyan', padEnd(sanitize(f.label), labelWidth))} ${value}${unit}${err}`);
+      }
+      await write(lines.join('\n') + '\n');
+    }
+  }
+  for (const e of errors) warn(`mmstats slurp: ${e.path}: ${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}`);
+  return errors.length > 0 ? Exit.FAILURE : Exit.OK;
+}
