@@ -312,16 +312,24 @@ export class StatsReader {
     return { ...f.info, value };
   }
 
-  /** Read a multi-word value with the seqlock protocol: never a mix of two writes. */
+  /**
+   * Read a multi-word value with the seqlock protocol: never a mix of two writes.
+   * Only a raw copy happens between the two sequence loads; decoding comes after,
+   * so the window a write can fall into stays a few dozen nanoseconds and a busy
+   * writer does not starve its readers.
+   */
   private readSeqlocked(f: V2Field): FieldValue {
     const m = f.meta;
     const seqIndex = m.valueOffset / 4;
-    const dv = this.dv;
+    const start = m.valueOffset;
+    const end = start + m.valueSize;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const s1 = Atomics.load(this.i32, seqIndex);
       if ((s1 & 1) !== 0) continue;
-      const value = decodeSeqlocked(dv, this.bytes, m);
-      if (Atomics.load(this.i32, seqIndex) === s1) return { ...f.info, value };
+      const copy = this.bytes.slice(start, end);
+      if (Atomics.load(this.i32, seqIndex) === s1) {
+        return { ...f.info, value: decodeSeqlocked(new DataView(copy.buffer), copy, m, 0) };
+      }
     }
     return { ...f.info, value: null, error: 'value kept changing while read' };
   }
@@ -372,18 +380,18 @@ function describe(m: FieldMeta): Omit<FieldValue, 'value' | 'error'> {
   };
 }
 
-/** Decode a seqlocked value's payload (called between the two sequence loads). */
-function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta): Value {
-  const p = m.valueOffset + Seqlocked.PAYLOAD;
+/** Decode a seqlocked value block that starts at `base` in `bytes` (a consistent copy of it). */
+function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta, base: number): Value {
+  const p = base + Seqlocked.PAYLOAD;
   switch (m.dataType) {
     case DataType.STRING: {
-      const len = Math.min(dv.getUint32(m.valueOffset + Seqlocked.LENGTH, true), m.param, m.valueSize - Seqlocked.PAYLOAD);
-      return utf8.decode(bytes.slice(p, p + len));
+      const len = Math.min(dv.getUint32(base + Seqlocked.LENGTH, true), m.param, m.valueSize - Seqlocked.PAYLOAD);
+      return utf8.decode(bytes.subarray(p, p + len));
     }
     case DataType.STRUCT: {
       const out: Record<string, number> = {};
       for (const part of m.parts) {
-        const at = m.valueOffset + part.offset;
+        const at = base + part.offset;
         if (part.dataType === DataType.INT64) out[part.name] = Number(dv.getBigInt64(at, true));
         else if (part.dataType === DataType.UINT64) out[part.name] = Number(dv.getBigUint64(at, true));
         else out[part.name] = dv.getFloat64(at, true);
