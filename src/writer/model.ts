@@ -13,6 +13,10 @@ import { Header, MAGIC } from '../format/v2.js';
 import { checkLabel, type Field, type FieldSpec, type FormatVersion } from './field.js';
 import { field } from './fields/index.js';
 import { Storage } from './storage.js';
+import { openSharedStorage, type SharedScope } from './shared.js';
+
+/** @internal What a Stats needs of its storage: a file of its own, or a shared one. */
+export type StatsStorage = Pick<Storage, 'path' | 'format' | 'keep' | 'place' | 'flush' | 'close' | 'remove' | 'markReady'>;
 
 /** Options for opening stats. */
 export interface OpenOptions {
@@ -30,6 +34,12 @@ export interface OpenOptions {
   readonly keep?: boolean;
   /** Add the default `sys.*` fields (default true). */
   readonly defaultFields?: boolean;
+  /**
+   * Shared mode (docs/RUNTIME.md): one file for every worker thread of this process
+   * (`true`), or for every process of a cluster (`'cluster'`, opened in the primary
+   * before it forks), with atomic updates. `{TID}` in the file name becomes `shared`.
+   */
+  readonly shared?: SharedScope;
 }
 
 /** A schema: property name → field spec. */
@@ -41,13 +51,13 @@ export type FieldsOf<S extends Schema> = { readonly [K in keyof S]: S[K] extends
 /** Open stats: one mapped file, its fields, and its life cycle. */
 export class Stats {
   /** @internal */
-  readonly storage: Storage;
+  readonly storage: StatsStorage;
   /** The label prefix. */
   readonly prefix: string;
   private readonly byLabel = new Map<string, Field>();
 
   /** @internal Use `openStats` or `Model.open`. */
-  constructor(storage: Storage, prefix: string) {
+  constructor(storage: StatsStorage, prefix: string) {
     this.storage = storage;
     this.prefix = prefix;
   }
@@ -185,18 +195,15 @@ function defaultFieldSpecs(): Schema {
 
 function open(className: string, options: OpenOptions, schema: Schema): Stats {
   const { dir, fileName, template } = resolveFile(className, options);
-  const storage = Storage.open({
-    dir,
-    fileName,
-    format: options.format ?? 2,
-    mode: options.mode ?? 0o600,
-    keep: options.keep ?? false,
-    shared: false,
-  });
+  const shared = options.shared
+    ? openSharedStorage({ dir, template, className, ...storageOptions(options), scope: options.shared })
+    : undefined;
+  const storage: StatsStorage = shared ?? Storage.open({ dir, fileName, ...storageOptions(options), shared: false });
   const stats = new Stats(storage, options.prefix ?? '');
   leftoverTemplates.set(storage.path, { className, template, dir });
   try {
-    if (options.defaultFields ?? true) {
+    // A thread attaching to a shared file finds the default fields already there.
+    if ((options.defaultFields ?? true) && shared?.creator !== false) {
       for (const [label, spec] of Object.entries(defaultFieldSpecs())) stats.add(label, withLabel(spec, label));
     }
     for (const [name, spec] of Object.entries(schema)) {
@@ -208,6 +215,10 @@ function open(className: string, options: OpenOptions, schema: Schema): Stats {
   }
   storage.markReady();
   return stats;
+}
+
+function storageOptions(options: OpenOptions): { format: FormatVersion; mode: number; keep: boolean } {
+  return { format: options.format ?? 2, mode: options.mode ?? 0o600, keep: options.keep ?? false };
 }
 
 function withLabel<S extends FieldSpec>(spec: S, label: string): S {
