@@ -1,0 +1,650 @@
+#!/usr/bin/env python3
+"""Read mmstats files (formats v2 and v1) and print their fields as JSON.
+
+A reader in a second language, written from docs/FORMAT.md alone, with the
+Python standard library only (3.9+)::
+
+    python3 mmstats_reader.py FILE_OR_DIR...
+
+prints a JSON array with one object per file read::
+
+    {"path": ..., "format": 2, "generation": 3,
+     "writer": {"pid": ..., "osTid": ..., "threadId": ..., "startToken": ...,
+                "createdMs": ..., "alive": true, "state": "ready", "shared": false},
+     "fields": [{"label": ..., "type": ..., "kind": ..., "unit": ..., "help": ...,
+                 "static": false, "value": ...}, ...]}
+
+64-bit integers are printed with every digit; NaN and the infinities, which
+JSON cannot spell, as the strings "NaN", "Infinity" and "-Infinity". A file
+that cannot be read is reported on stderr and the others are still printed;
+the exit status is then 1.
+
+The file is read with pread(2), never mapped: a file truncated under the reader
+gives a short read (reported), never a SIGBUS. Each value is read the way
+FORMAT.md section 4 asks: a scalar with one read of its own size (repeated
+until two reads agree), a seqlocked value with the sequence protocol.
+
+It can also be imported: ``read_file(path)`` returns the same dict as printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import math
+import os
+import stat
+import struct
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+__all__ = ["read_file", "StatsError", "main"]
+
+# ---------------------------------------------------------------- constants
+# Everything below is from docs/FORMAT.md; section numbers refer to it.
+
+MAGIC = b"MMSTATS\x00"  # section 1
+HEADER_SIZE = 128  # section 2.2
+SUPPORTED_MAJOR = 2
+BOM_LE = bytes([0x04, 0x03, 0x02, 0x01])  # u32 0x01020304, little-endian
+BOM_BE = bytes([0x01, 0x02, 0x03, 0x04])
+MAX_FILE_SIZE = 0xFFFFFFF8
+MAX_FIELDS = 1_000_000
+
+# Header offsets (section 2.2).
+H_VERSION_MAJOR = 8
+H_VERSION_MINOR = 10
+H_BYTE_ORDER = 12
+H_STATE = 20
+H_PID = 24
+H_OS_TID = 28
+H_THREAD_ID = 32
+H_FLAGS = 36
+H_START_TOKEN = 40
+H_CREATED_MS = 48
+H_GENERATION = 56
+H_FIELD_COUNT = 60
+H_FIRST_RECORD = 64
+H_USED_SIZE = 68
+
+STATE_INITIALISING, STATE_READY, STATE_CLOSED = 0, 1, 2
+FLAG_SHARED = 1
+
+# Record layout (section 2.2): the fixed part, unpacked in one go.
+RECORD_FIXED = struct.Struct("<IIHHHHIIIHHHHI")  # 40 bytes
+RECORD_FIXED_SIZE = 40
+PART = struct.Struct("<HHI")  # 8 bytes
+RECORD_FLAG_SEQLOCK = 1
+RECORD_FLAG_STATIC = 2
+
+# Data types (section 3.1): code -> (name, struct format, size) for scalars.
+SCALARS: Dict[int, Tuple[str, str, int]] = {
+    1: ("int8", "<b", 1),
+    2: ("uint8", "<B", 1),
+    3: ("int16", "<h", 2),
+    4: ("uint16", "<H", 2),
+    5: ("int32", "<i", 4),
+    6: ("uint32", "<I", 4),
+    7: ("int64", "<q", 8),
+    8: ("uint64", "<Q", 8),
+    9: ("float32", "<f", 4),
+    10: ("float64", "<d", 8),
+    11: ("bool", "<B", 1),
+}
+DT_STRING, DT_STRUCT, DT_HISTOGRAM = 12, 13, 14
+DATA_TYPE_NAMES = {code: info[0] for code, info in SCALARS.items()}
+DATA_TYPE_NAMES.update({DT_STRING: "string", DT_STRUCT: "struct", DT_HISTOGRAM: "histogram"})
+PART_FORMATS = {7: "<q", 8: "<Q", 10: "<d"}  # part data types (section 2.2)
+HISTOGRAM_SCALARS = ("count", "sum", "min", "max", "last")  # section 2.3
+
+# Kinds (section 3.2); anything else is shown as untyped.
+KIND_NAMES = {
+    0: "untyped",
+    1: "gauge",
+    2: "counter",
+    3: "info",
+    4: "histogram",
+    5: "timer",
+    6: "average",
+    7: "compound",
+}
+
+# Seqlocked value block (section 2.3).
+SEQ_SEQUENCE, SEQ_LENGTH, SEQ_PAYLOAD = 0, 4, 8
+READ_RETRIES = 10_000
+
+# Format v1 (section 9).
+V1_VERSION = 0x01
+V1_UNBUFFERED = 0xFF
+V1_CODES: Dict[str, Tuple[str, int]] = {
+    "b": ("<b", 1),
+    "B": ("<B", 1),
+    "?": ("<?", 1),
+    "h": ("<h", 2),
+    "H": ("<H", 2),
+    "i": ("<i", 4),
+    "I": ("<I", 4),
+    "l": ("<q", 8),
+    "q": ("<q", 8),
+    "L": ("<Q", 8),
+    "Q": ("<Q", 8),
+    "f": ("<f", 4),
+    "d": ("<d", 8),
+}
+
+
+class StatsError(Exception):
+    """A file that cannot be read; ``code`` is one of: not-stats, version,
+    unsupported, initialising, malformed, truncated, io."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _u32(buf: bytes, off: int) -> int:
+    return struct.unpack_from("<I", buf, off)[0]
+
+
+def _text(buf: bytes, start: int, length: int, what: str, at: int) -> str:
+    try:
+        return buf[start : start + length].decode("utf-8")
+    except UnicodeDecodeError:
+        raise StatsError("malformed", f"record at {at}: its {what} is not valid UTF-8") from None
+
+
+# ---------------------------------------------------------------- file access
+
+
+class _File:
+    """A read-only file read with pread: short reads mean it shrank."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            # O_NOFOLLOW: a symlink planted under a stats name is not followed.
+            # O_NONBLOCK: a FIFO planted there cannot hang the reader.
+            self.fd = os.open(path, flags)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise StatsError("io", "is a symbolic link; not followed") from None
+            raise StatsError("io", f"cannot open: {e.strerror}") from None
+        try:
+            st = os.fstat(self.fd)
+        except OSError as e:
+            self.close()
+            raise StatsError("io", f"cannot stat: {e.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            self.close()
+            raise StatsError("io", "is not a regular file")
+
+    def size(self) -> int:
+        try:
+            return os.fstat(self.fd).st_size
+        except OSError as e:
+            raise StatsError("io", f"cannot stat: {e.strerror}") from None
+
+    def read(self, offset: int, length: int) -> bytes:
+        try:
+            data = os.pread(self.fd, length, offset)
+        except OSError as e:
+            raise StatsError("io", f"cannot read: {e.strerror}") from None
+        if len(data) != length:
+            raise StatsError("truncated", f"the file shrank while it was being read (offset {offset})")
+        return data
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _read_settled(f: _File, offset: int, length: int) -> bytes:
+    """Read a value of up to 8 bytes until two reads agree.
+
+    The writer stores it with one aligned store; the kernel's copy for pread
+    is not promised to be one load, so a single read could in theory catch a
+    half-copied value. Two equal reads in a row cannot both be torn the same
+    way by one store.
+    """
+    prev = f.read(offset, length)
+    for _ in range(100):
+        cur = f.read(offset, length)
+        if cur == prev:
+            return cur
+        prev = cur
+    return prev
+
+
+# ---------------------------------------------------------------- liveness (section 6)
+
+
+def _lock_held(fd: int) -> Optional[bool]:
+    """Whether another open file description holds a lock on the whole file;
+    None if this platform cannot tell."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    if sys.platform.startswith("linux"):
+        cmd = getattr(fcntl, "F_OFD_GETLK", None)
+        if cmd is None:
+            cmd = 36  # F_OFD_GETLK on Linux; Python < 3.9 on some builds lacks the name
+        # struct flock on 64-bit Linux: short l_type, short l_whence, off_t l_start,
+        # off_t l_len, pid_t l_pid (+ padding). l_start = l_len = 0: the whole file.
+        layout = "@hhqqi4x"
+        request = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        for c in (cmd, fcntl.F_GETLK):
+            try:
+                reply = fcntl.fcntl(fd, c, request)
+            except OSError:
+                continue
+            return struct.unpack(layout, reply)[0] != fcntl.F_UNLCK
+        return None
+    # macOS and the BSDs: the writer holds flock(LOCK_EX); probe with a shared lock.
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return True
+        return None
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def _pid_exists(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
+
+
+def _start_token(pid: int) -> Optional[float]:
+    """Linux: the process start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode("latin-1")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    rest = raw[raw.rfind(")") + 2 :].split(" ")
+    try:
+        return float(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int, token: float) -> bool:
+    if not _pid_exists(pid):
+        return False
+    now = _start_token(pid) if sys.platform.startswith("linux") else None
+    return now is None or token == 0 or now == token
+
+
+# ---------------------------------------------------------------- format v2
+
+
+def _check_header(head: bytes) -> None:
+    major = struct.unpack_from("<H", head, H_VERSION_MAJOR)[0]
+    minor = struct.unpack_from("<H", head, H_VERSION_MINOR)[0]
+    if major > SUPPORTED_MAJOR:
+        raise StatsError(
+            "version",
+            f"uses format {major}.{minor}, newer than this reader reads ({SUPPORTED_MAJOR}.x); upgrade the reader",
+        )
+    if major < SUPPORTED_MAJOR:
+        raise StatsError("malformed", f"has the v2 magic but format version {major}")
+    bom = head[H_BYTE_ORDER : H_BYTE_ORDER + 4]
+    if bom == BOM_BE:
+        raise StatsError("unsupported", "was written on a big-endian machine; format 2.0 defines little-endian files only")
+    if bom != BOM_LE:
+        raise StatsError("malformed", f"has a bad byte-order mark {bom.hex()}")
+
+
+def _decode_record(heap: bytes, at: int, limit: int) -> Dict[str, Any]:
+    """Check and decode the record at ``at`` (section 7.2); ``heap`` holds bytes [0, limit)."""
+    if at % 8 != 0 or at < HEADER_SIZE or at + RECORD_FIXED_SIZE > limit:
+        raise StatsError("malformed", f"record offset {at} is out of bounds (the heap ends at {limit})")
+    (
+        size,
+        nxt,
+        data_type,
+        kind,
+        flags,
+        part_count,
+        value_offset,
+        value_size,
+        param,
+        label_len,
+        unit_len,
+        help_len,
+        extra_len,
+        _reserved,
+    ) = RECORD_FIXED.unpack_from(heap, at)
+    if size < RECORD_FIXED_SIZE or at + size > limit:
+        raise StatsError("malformed", f"record at {at} claims {size} bytes, past the end of the heap ({limit})")
+    parts_end = at + RECORD_FIXED_SIZE + part_count * PART.size
+    if parts_end > at + size:
+        raise StatsError("malformed", f"record at {at}: {part_count} parts overflow the record")
+    raw_parts = [PART.unpack_from(heap, at + RECORD_FIXED_SIZE + i * PART.size) for i in range(part_count)]
+    names_len = sum(p[1] for p in raw_parts)
+    if parts_end + extra_len + label_len + unit_len + help_len + names_len > at + size:
+        raise StatsError("malformed", f"record at {at}: its texts overflow the record")
+    if label_len == 0:
+        raise StatsError("malformed", f"record at {at} has an empty label")
+    if extra_len % 8 != 0:
+        raise StatsError("malformed", f"record at {at}: extra length {extra_len} is not a multiple of 8")
+    if value_offset < HEADER_SIZE or value_offset + value_size > limit:
+        raise StatsError("malformed", f"record at {at}: value [{value_offset}, +{value_size}) is out of bounds")
+    p = parts_end
+    extra = heap[p : p + extra_len]
+    p += extra_len
+    label = _text(heap, p, label_len, "label", at)
+    p += label_len
+    unit = _text(heap, p, unit_len, "unit", at)
+    p += unit_len
+    help_text = _text(heap, p, help_len, "help", at)
+    p += help_len
+    parts = []
+    for i, (part_type, name_len, part_offset) in enumerate(raw_parts):
+        if part_offset + 8 > value_size:
+            raise StatsError("malformed", f"record at {at}: part {i} lies outside its value")
+        parts.append((_text(heap, p, name_len, "part name", at), part_type, part_offset))
+        p += name_len
+    return {
+        "at": at,
+        "next": nxt,
+        "data_type": data_type,
+        "kind": kind,
+        "flags": flags,
+        "value_offset": value_offset,
+        "value_size": value_size,
+        "param": param,
+        "label": label,
+        "unit": unit,
+        "help": help_text,
+        "parts": parts,
+        "bounds": list(struct.unpack_from(f"<{extra_len // 8}d", extra)) if extra_len else [],
+    }
+
+
+def _read_seqlocked(f: _File, rec: Dict[str, Any]) -> Tuple[Optional[bytes], Optional[str]]:
+    """Copy a seqlocked value block with the sequence protocol (section 4.2)."""
+    off, size = rec["value_offset"], rec["value_size"]
+    if off % 4 != 0 or size < SEQ_PAYLOAD:
+        return None, f"seqlocked value at {off} (+{size}) is misaligned or too small"
+    for _ in range(READ_RETRIES):
+        s1 = _u32(f.read(off + SEQ_SEQUENCE, 4), 0)
+        if s1 & 1:
+            continue  # a write is in progress
+        block = f.read(off, size)  # the private copy, decoded only after the check
+        s2 = _u32(f.read(off + SEQ_SEQUENCE, 4), 0)
+        if s1 == s2:
+            return block, None
+    return None, "value kept changing while read"
+
+
+def _decode_seqlocked(rec: Dict[str, Any], block: bytes) -> Any:
+    dt, size = rec["data_type"], rec["value_size"]
+    if dt == DT_STRING:
+        length = min(_u32(block, SEQ_LENGTH), rec["param"], size - SEQ_PAYLOAD)
+        return block[SEQ_PAYLOAD : SEQ_PAYLOAD + length].decode("utf-8", "replace")
+    if dt == DT_STRUCT:
+        out: Dict[str, Any] = {}
+        for name, part_type, part_offset in rec["parts"]:
+            fmt = PART_FORMATS.get(part_type)
+            out[name] = struct.unpack_from(fmt, block, part_offset)[0] if fmt else None
+        return out
+    if dt == DT_HISTOGRAM:
+        scalars = len(HISTOGRAM_SCALARS)
+        n = max(0, min(rec["param"], len(rec["bounds"]), (size - SEQ_PAYLOAD) // 8 - scalars))
+        values = struct.unpack_from(f"<{scalars + n}d", block, SEQ_PAYLOAD)
+        hist: Dict[str, Any] = dict(zip(HISTOGRAM_SCALARS, values[:scalars]))
+        hist["buckets"] = [{"le": rec["bounds"][i], "count": values[scalars + i]} for i in range(n)]
+        return hist
+    return None
+
+
+def _read_value(f: _File, rec: Dict[str, Any]) -> Tuple[Any, Optional[str]]:
+    dt = rec["data_type"]
+    scalar = SCALARS.get(dt)
+    if scalar is not None:
+        _name, fmt, size = scalar
+        off = rec["value_offset"]
+        if off % size != 0 or rec["value_size"] < size:
+            return None, f"value at {off} is not an aligned {size}-byte value"
+        v = struct.unpack(fmt, _read_settled(f, off, size))[0]
+        return (v != 0 if dt == 11 else v), None
+    if dt in (DT_STRING, DT_STRUCT, DT_HISTOGRAM):
+        block, err = _read_seqlocked(f, rec)
+        return (None, err) if block is None else (_decode_seqlocked(rec, block), None)
+    return None, None  # an unknown data type: skipped, never guessed at (section 3.1)
+
+
+def _read_v2(f: _File, path: str, head: bytes) -> Dict[str, Any]:
+    _check_header(head)
+    state = _u32(head, H_STATE)
+    if state == STATE_INITIALISING:
+        raise StatsError("initialising", "is still being created by its writer (not yet marked ready); try again")
+    # Acquire the field count first: every record it counts is complete (section 4.1).
+    count = _u32(f.read(H_FIELD_COUNT, 4), 0)
+    used = _u32(f.read(H_USED_SIZE, 4), 0)
+    generation = _u32(f.read(H_GENERATION, 4), 0)
+    if count > MAX_FIELDS:
+        raise StatsError("malformed", f"field count {count} is beyond any real file")
+    limit = min(used, f.size())
+    heap = f.read(0, limit) if limit > 0 else b""
+    fields = []
+    at = _u32(head, H_FIRST_RECORD)
+    for i in range(count):
+        rec = _decode_record(heap, at, limit)
+        value, err = _read_value(f, rec)
+        entry: Dict[str, Any] = {
+            "label": rec["label"],
+            "type": DATA_TYPE_NAMES.get(rec["data_type"], f"unknown({rec['data_type']})"),
+            "kind": KIND_NAMES.get(rec["kind"], "untyped"),
+            "unit": rec["unit"],
+            "help": rec["help"],
+            "static": bool(rec["flags"] & RECORD_FLAG_STATIC),
+            "value": value,
+        }
+        if err is not None:
+            entry["error"] = err
+        fields.append(entry)
+        if i + 1 < count:
+            nxt = rec["next"]
+            # Offsets only grow: this rules out cycles and overlapping records.
+            if nxt <= at:
+                raise StatsError("malformed", f"record at {at} links backwards to {nxt}")
+            at = nxt
+    state = _u32(f.read(H_STATE, 4), 0)
+    pid = _u32(head, H_PID)
+    start_token = struct.unpack_from("<d", head, H_START_TOKEN)[0]
+    lock = _lock_held(f.fd)
+    alive = state != STATE_CLOSED and (lock if lock is not None else _pid_alive(pid, start_token))
+    writer = {
+        "pid": pid,
+        "osTid": _u32(head, H_OS_TID),
+        "threadId": _u32(head, H_THREAD_ID),
+        "startToken": start_token,
+        "createdMs": struct.unpack_from("<d", head, H_CREATED_MS)[0],
+        "alive": alive,
+        "state": "closed" if state == STATE_CLOSED else "ready",
+        "shared": bool(_u32(head, H_FLAGS) & FLAG_SHARED),
+    }
+    return {"path": path, "format": 2, "writer": writer, "generation": generation, "fields": fields}
+
+
+# ---------------------------------------------------------------- format v1 (section 9)
+
+
+def _v1_value(data: bytes, code: str, off: int, size: int) -> Any:
+    known = V1_CODES.get(code)
+    if known is not None:
+        return struct.unpack_from(known[0], data, off)[0]
+    raw = data[off : off + size]
+    nul = raw.find(b"\x00")
+    return (raw if nul < 0 else raw[:nul]).decode("utf-8", "ignore")
+
+
+def _v1_size(code: str) -> Optional[int]:
+    if code in V1_CODES:
+        return V1_CODES[code][1]
+    if code.endswith("s") and (code[:-1] == "" or code[:-1].isdigit()):
+        return int(code[:-1] or "1")
+    return None
+
+
+def _read_v1(f: _File, path: str) -> Dict[str, Any]:
+    limit = f.size()
+    if limit > MAX_FILE_SIZE:
+        raise StatsError("malformed", f"is {limit} bytes, larger than any stats file")
+    data = f.read(0, limit)
+    fields = []
+    p = 1
+    while p + 2 <= limit:
+        label_len = struct.unpack_from("<H", data, p)[0]
+        if label_len == 0:
+            break  # the zero fill ends the list
+        if p + 2 + label_len + 2 > limit:
+            raise StatsError("malformed", f"field at {p}: its label runs past the end of the file")
+        label = data[p + 2 : p + 2 + label_len].decode("utf-8", "replace")
+        q = p + 2 + label_len
+        type_len = struct.unpack_from("<H", data, q)[0]
+        if type_len == 0 or q + 2 + type_len + 1 > limit:
+            raise StatsError("malformed", f"field {label}: its type runs past the end of the file")
+        code = data[q + 2 : q + 2 + type_len].decode("latin-1")
+        q += 2 + type_len
+        size = _v1_size(code)
+        if size is None:
+            # Its size is unknown, so nothing after it can be located.
+            raise StatsError("malformed", f"field {label}: unknown type {code!r}")
+        write_buffer = data[q]
+        buffered = write_buffer != V1_UNBUFFERED
+        if buffered and write_buffer > 1:
+            raise StatsError("malformed", f"field {label}: write buffer byte {write_buffer} is neither 0, 1 nor 0xFF")
+        end = q + 1 + size * (2 if buffered else 1)
+        if end > limit:
+            raise StatsError("malformed", f"field {label}: its value runs past the end of the file")
+        # A buffered field: read the copy last completed, writeBuffer XOR 1.
+        off = q + 1 + ((write_buffer ^ 1) * size if buffered else 0)
+        value = _v1_value(data, code, off, size)
+        fields.append(
+            {
+                "label": label,
+                "type": code,
+                "kind": "untyped",
+                "unit": "",
+                "help": "",
+                "static": False,
+                "value": value,
+            }
+        )
+        p = end
+
+    def num(label: str) -> float:
+        for fld in fields:
+            if fld["label"] == label and isinstance(fld["value"], (int, float)) and not isinstance(fld["value"], bool):
+                return fld["value"]
+        return 0
+
+    pid = int(num("sys.pid"))
+    tid = int(num("sys.tid"))
+    writer = {
+        "pid": pid,
+        "osTid": tid,
+        "threadId": tid,
+        "startToken": 0,
+        "createdMs": num("sys.created") * 1000,
+        "alive": _pid_alive(pid, 0),
+        "state": "ready",
+        "shared": False,
+    }
+    return {"path": path, "format": 1, "writer": writer, "generation": len(fields), "fields": fields}
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def read_file(path: str) -> Dict[str, Any]:
+    """Read one stats file of either format; raises StatsError if it cannot."""
+    f = _File(path)
+    try:
+        size = f.size()
+        if size == 0:
+            raise StatsError("initialising", "is empty: its writer is still creating it")
+        if size > MAX_FILE_SIZE:
+            raise StatsError("malformed", f"is {size} bytes, larger than any stats file")
+        head = f.read(0, min(size, HEADER_SIZE))
+        # Sniff (section 1): the v2 magic, the v1 version byte, or a file being made.
+        if head[:8] == MAGIC:
+            if len(head) < HEADER_SIZE:
+                raise StatsError("malformed", "is shorter than a v2 header")
+            return _read_v2(f, path, head)
+        if head[0] == V1_VERSION:
+            return _read_v1(f, path)
+        if head.count(0) == len(head):
+            raise StatsError("initialising", "has no header yet: its writer is still creating it")
+        raise StatsError("not-stats", "is not an mmstats file (unknown magic)")
+    except (struct.error, IndexError, ValueError, OverflowError) as e:
+        # Every offset is checked before use; this is the net under those checks.
+        raise StatsError("malformed", f"unreadable: {e}") from None
+    finally:
+        f.close()
+
+
+def _json_safe(v: Any) -> Any:
+    """NaN and the infinities as strings: JSON has no literal for them."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def _expand(args: List[str]) -> List[str]:
+    out: List[str] = []
+    for a in args:
+        if os.path.isdir(a) and not os.path.islink(a):
+            out.extend(sorted(os.path.join(a, n) for n in os.listdir(a) if n.endswith(".mmstats")))
+        else:
+            out.append(a)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="mmstats_reader.py",
+        description="Print the fields of mmstats files (v2 and v1) as JSON. A directory means its *.mmstats files.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="stats file or directory")
+    parser.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    opts = parser.parse_args(argv)
+    results = []
+    failed = 0
+    for path in _expand(opts.files):
+        try:
+            results.append(read_file(path))
+        except StatsError as e:
+            failed += 1
+            print(f"mmstats_reader: {path}: {e} [{e.code}]", file=sys.stderr)
+    text = json.dumps(_json_safe(results), ensure_ascii=False, allow_nan=False, indent=None if opts.compact else 2)
+    try:
+        # UTF-8 whatever the locale: labels and strings are UTF-8 in the file.
+        sys.stdout.buffer.write((text + "\n").encode("utf-8"))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Output piped into `head`: end quietly, as the original's tools did.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
