@@ -406,6 +406,13 @@ def _decode_seqlocked(rec: Dict[str, Any], block: bytes) -> Any:
         values = struct.unpack_from(f"<{scalars + n}d", block, SEQ_PAYLOAD)
         hist: Dict[str, Any] = dict(zip(HISTOGRAM_SCALARS, values[:scalars]))
         hist["buckets"] = [{"le": rec["bounds"][i], "count": values[scalars + i]} for i in range(n)]
+        # Parts of a histogram name extra values stored after the buckets (section 2.3).
+        extra: Dict[str, Any] = {}
+        for name, part_type, part_offset in rec["parts"]:
+            fmt = PART_FORMATS.get(part_type)
+            if fmt:
+                extra[name] = struct.unpack_from(fmt, block, part_offset)[0]
+        hist["extra"] = extra
         return hist
     return None
 
