@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { table, sink } from './harness.js';
 import { runHotPath } from './hot-path.js';
+import { scrapeRun } from './scrape-cost.js';
 import { startWriters, timeLibrarySnapshot, timeModelOpen, timeSlurpJson } from './readers.js';
 
 const { values: args } = parseArgs({
@@ -111,7 +112,31 @@ async function main(): Promise<void> {
   console.log(
     `\nopen a model of 100 fields: ${open.ms.toFixed(2)} ms (median); file bytes per numeric field: ${open.bytesPerField.toFixed(0)}`,
   );
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ results, alloc, readerRows, open }, null, 2));
+
+  // The cost of being watched: service throughput and event-loop delay p99 with and without scraping.
+  const scrapeMs = smoke ? 1000 : 10_000;
+  const scrapeRows = [['service instrumented with', 'scraped 10/s', 'requests/s', 'event-loop p99 ms', 'scrapes']];
+  const scrape: { mode: string; scraped: boolean; rps: number; p99ms: number }[] = [];
+  for (const mode of ['prom', 'mmstats'] as const) {
+    for (const scraped of [false, true]) {
+      try {
+        const r = await scrapeRun(mode, scraped, scrapeMs);
+        scrape.push({ mode, scraped, ...r });
+        scrapeRows.push([
+          mode === 'prom' ? 'prom-client (in-process /metrics)' : 'mmstats (mmstats serve, other process)',
+          scraped ? 'yes' : 'no',
+          String(r.rps),
+          r.p99ms.toFixed(2),
+          String(r.scrapes),
+        ]);
+      } catch (err) {
+        scrapeRows.push([mode, scraped ? 'yes' : 'no', 'failed', String((err as Error).message).slice(0, 40), '']);
+      }
+    }
+  }
+  console.log('\n' + table(scrapeRows));
+
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ results, alloc, readerRows, open, scrape }, null, 2));
   if (sink === 0.5) console.log(''); // keeps the sink observable
 }
 
