@@ -2,9 +2,10 @@
  * Where stats files live, and the safety checks on those places. Shared by the
  * writer (which creates them) and the readers (which search them).
  */
-import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { MmstatsError } from '../errors.js';
 
 /** The file name template used when neither the option nor MMSTATS_FILES sets one. */
@@ -53,9 +54,25 @@ export interface TemplateValues {
   readonly className: string;
 }
 
-/** The program's base name, as the original's {CMD}. */
+/**
+ * The main script of the process. A worker thread's `process.argv` names the
+ * worker's own script (or `[worker eval]`), so there the process's real command
+ * line is read instead: every thread of a program shares one {CMD}.
+ */
+function mainScript(): string | undefined {
+  if (isMainThread || process.platform !== 'linux') return process.argv[1];
+  try {
+    const argv = readFileSync('/proc/self/cmdline', 'utf8').split('\0');
+    // argv = node, its options (the worker inherits them as execArgv), script, ...
+    return argv[1 + process.execArgv.length] || process.argv[1];
+  } catch {
+    return process.argv[1];
+  }
+}
+
+/** The program's base name, as the original's {CMD}; the same in every thread. */
 export function commandName(): string {
-  const script = process.argv[1];
+  const script = mainScript();
   const base = path.basename(script ?? process.argv0).replace(/\.[cm]?[jt]s$/, '');
   return base.replace(/[^A-Za-z0-9._-]/g, '_') || 'node';
 }
