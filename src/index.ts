@@ -11,3 +11,19 @@ export type { StaticField } from './writer/fields/static.js';
 export { MmstatsError, isMmstatsError, type MmstatsErrorCode } from './errors.js';
 export { defaultStatsDir, defaultGlob } from './platform/paths.js';
 export * from './reader/index.js';
+export type { AverageField } from './writer/fields/average.js';
+export type { TimerField, TimerScope, TimeUnit } from './writer/fields/timer.js';
+export type { HistogramField, HistogramOptions } from './writer/fields/histogram.js';
+export type { SamplingCounterField, MinMaxField } from './writer/fields/compound.js';
+export type { MemoryUsageField, MemoryMark, ProcessMemoryField } from './writer/fields/memory.js';
+export {
+  expandValues,
+  percentile,
+  percentiles,
+  percentileSuffix,
+  summarize,
+  isHistogramValue,
+  DEFAULT_PERCENTILES,
+  type ExpandedValue,
+  type HistogramSummary,
+} from './reader/histogram.js';

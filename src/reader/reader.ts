@@ -45,6 +45,8 @@ export interface HistogramValue {
   readonly last: number;
   /** Upper bounds (ascending, the last +Infinity) and the count in each bucket. */
   readonly buckets: readonly { readonly le: number; readonly count: number }[];
+  /** Extra values the writer publishes with the histogram, by name (a timer's `moving_mean`). */
+  readonly extra?: Readonly<Record<string, number>>;
 }
 
 /** A value as read. */
@@ -403,7 +405,10 @@ function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta, base: nu
       const s = (i: number) => dv.getFloat64(p + i * 8, true);
       const buckets = [];
       for (let i = 0; i < n; i++) buckets.push({ le: m.bounds[i]!, count: s(HISTOGRAM_SCALARS.length + i) });
-      return { count: s(0), sum: s(1), min: s(2), max: s(3), last: s(4), buckets };
+      // Parts of a histogram record name extra float64 values stored after the buckets.
+      const extra: Record<string, number> = {};
+      for (const part of m.parts) if (part.dataType === DataType.FLOAT64) extra[part.name] = dv.getFloat64(base + part.offset, true);
+      return { count: s(0), sum: s(1), min: s(2), max: s(3), last: s(4), buckets, extra };
     }
     default:
       // An unknown data type: shown without a value, never guessed at.

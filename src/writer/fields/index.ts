@@ -13,6 +13,11 @@ import type { FieldOptions } from '../field.js';
 import { BoolSpec, CounterSpec, GaugeSpec, NumberSpec, type NumberType } from './scalar.js';
 import { StaticSpec } from './static.js';
 import { BigIntSpec, CompoundSpec, StringSpec } from './wide.js';
+import { AverageSpec } from './average.js';
+import { MinMaxSpec, SamplingCounterSpec } from './compound.js';
+import { HistogramSpec, type HistogramOptions } from './histogram.js';
+import { MemoryUsageSpec, ProcessMemorySpec } from './memory.js';
+import { TimerSpec, type TimerOptions } from './timer.js';
 
 type NumberOptions = FieldOptions & { kind?: 'gauge' | 'counter' | 'untyped' };
 const num = (type: NumberType) => (options?: NumberOptions) => new NumberSpec(type, options);
@@ -42,6 +47,28 @@ export const field = {
   string: (options?: FieldOptions & { size?: number }) => new StringSpec(options),
   /** Several float64 parts updated together and always read together. */
   compound: <P extends string>(parts: readonly P[], options?: FieldOptions) => new CompoundSpec<P>(parts, options),
+  /** A counter published with its rate per second (parts `count`, `rate`), re-sampled every `interval` ms (default 1000). */
+  samplingCounter: (options?: FieldOptions & { interval?: number }) => new SamplingCounterSpec(options),
+  /** The count, smallest, largest and last of the values recorded, always read together. */
+  minMax: (options?: FieldOptions) => new MinMaxSpec(options ?? {}),
+  /** The running mean of every value added (parts `count`, `sum`, `mean`; v1: the original's AverageField). */
+  average: (options?: FieldOptions) => new AverageSpec(options ?? {}),
+  /** The mean of the last `size` values (default 100; v1: the original's MovingAverageField). */
+  movingAverage: (options?: FieldOptions & { size?: number }) => new AverageSpec({ ...options, size: options?.size ?? 100 }),
+  /** The mean of the values of the last `window` ms (default 60 000), in `slots` time slots (default 60). */
+  windowAverage: (options?: FieldOptions & { window?: number; slots?: number }) =>
+    new AverageSpec({ ...options, window: options?.window ?? 60_000, size: undefined }),
+  /**
+   * A histogram: log-linear over `lowest`..`highest` at `precision` (default 1e-6..1e6, 0.78%
+   * buckets), or explicit `buckets` bounds. v2 only.
+   */
+  histogram: (options?: HistogramOptions) => new HistogramSpec(options),
+  /** A timer in seconds (or `unit`): `time(fn)`, `start()`/`stop(token)`, `using _ = t.scope()`. */
+  timer: (options?: TimerOptions) => new TimerSpec(options),
+  /** Heap and RSS growth across scopes: `measure(fn)`, `start()`/`mark.stop()`, `using _ = m.scope()`. v2 only. */
+  memoryUsage: (options?: Omit<FieldOptions, 'unit'>) => new MemoryUsageSpec(options),
+  /** `process.memoryUsage()`, refreshed by `refresh()` or every `interval` ms (unref'd). v2 only. */
+  processMemory: (options?: Omit<FieldOptions, 'unit'> & { interval?: number }) => new ProcessMemorySpec(options),
   /** Write-once fields, set at open from a value or a function. */
   static: {
     int8: stat('int8'),

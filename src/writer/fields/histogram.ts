@@ -1,0 +1,297 @@
+/**
+ * Histograms: a fixed bucket layout in the file, either log-linear (like
+ * HdrHistogram) over a range, or explicit upper bounds (like Prometheus).
+ *
+ * Log-linear layout, with `precision` p (default 7): the range is widened to
+ * powers of two [2^emin, 2^emax]; each power-of-two octave [2^e, 2^(e+1)] is cut
+ * into 2^p equal sub-buckets. A bucket's width is at most 2^-p of its lower bound
+ * (p = 7: 0.78%), which bounds the error of any percentile a reader derives (see
+ * src/reader/histogram.ts). Two more buckets catch what lies outside the range:
+ * the first (upper bound 2^emin) holds every value at or below it, zero and
+ * negatives included; the last (upper bound +Infinity) every value above 2^emax.
+ *
+ * Buckets follow Prometheus's `le` rule: bucket i counts the values v with
+ * bound[i-1] < v <= bound[i]. The log-linear index is computed from the bits of
+ * the double just below v (its exponent and its top p mantissa bits), which is
+ * exact at every bound and needs neither a logarithm nor a search. Explicit
+ * bounds use a binary search (they are few).
+ *
+ * A record is one seqlocked write of count, sum, min, max, last, one bucket and,
+ * if asked, a moving mean of the last N values; it allocates nothing. NaN is not
+ * recorded. In the file (DataType.HISTOGRAM): the five scalars, the bucket counts,
+ * then any extra float64 values, each named by a part of the record.
+ */
+import { DataType, HISTOGRAM_SCALARS, Kind, RecordFlags, Seqlocked, histogramValueSize, type PartMeta } from '../../format/v2.js';
+import { beginWrite, endWrite } from '../../format/seqlock.js';
+import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
+import { MovingWindow } from './average.js';
+import { SeqBlock } from './seqblock.js';
+
+/** Most buckets a histogram can have: its bounds are stored in the record's extra (u16 length). */
+export const MAX_BUCKETS = 8190;
+
+/** Options of a log-linear histogram. */
+export interface LogLinearOptions {
+  /** Lowest value told apart (default 1e-6); rounded down to a power of two. Must be > 0. */
+  readonly lowest?: number;
+  /** Highest value told apart (default 1e6); rounded up to a power of two. */
+  readonly highest?: number;
+  /** Sub-buckets per octave as a power of two, 1 to 16 (default 7: at most 0.78% relative bucket width). */
+  readonly precision?: number;
+}
+
+/** Options of a histogram with explicit upper bounds. */
+export interface ExplicitBucketsOptions {
+  /** Upper bucket bounds, finite and strictly ascending; a +Infinity bucket is added. */
+  readonly buckets: readonly number[];
+}
+
+/** Options of `field.histogram`. */
+export type HistogramOptions = FieldOptions &
+  (LogLinearOptions | ExplicitBucketsOptions) & {
+    /** Also publish the moving mean of the last `moving` values (extra value `moving_mean`); 0 = none (default). */
+    readonly moving?: number;
+  };
+
+/** A histogram field. */
+export interface HistogramField extends Field {
+  /** Count `value` (NaN is ignored): allocation-free. */
+  record(value: number): void;
+  /** Set every count back to zero. */
+  reset(): void;
+  /** Values recorded. */
+  readonly count: number;
+  /** Sum of the values recorded. */
+  readonly sum: number;
+  /** Smallest and largest value recorded (0 before any). */
+  readonly min: number;
+  readonly max: number;
+  /** The value recorded last. */
+  readonly last: number;
+  /** The published moving mean (NaN without the `moving` option or before any value). */
+  readonly movingMean: number;
+}
+
+/** @internal A bucket layout: bounds and the parameters of the index computation. */
+export class BucketLayout {
+  private constructor(
+    /** Upper bounds, ascending, the last +Infinity. */
+    readonly bounds: Float64Array,
+    /** 0 for explicit bounds, else the precision p. */
+    readonly precision: number,
+    readonly emin: number,
+    /** Lowest and highest finite bound (log-linear only). */
+    readonly lowest: number,
+    readonly highest: number,
+  ) {}
+
+  static logLinear(o: LogLinearOptions): BucketLayout {
+    const lowest = o.lowest ?? 1e-6;
+    const highest = o.highest ?? 1e6;
+    const p = o.precision ?? 7;
+    if (!Number.isInteger(p) || p < 1 || p > 16) throw new RangeError(`histogram precision must be an integer from 1 to 16, not ${p}`);
+    if (!(lowest >= 2 ** -1000) || !Number.isFinite(lowest))
+      throw new RangeError(`histogram lowest must be a number from 2^-1000, not ${lowest}`);
+    if (!(highest > lowest) || highest > 2 ** 1000)
+      throw new RangeError(`histogram highest must be above lowest and below 2^1000, not ${highest}`);
+    const emin = Math.floor(Math.log2(lowest));
+    const emax = Math.max(emin + 1, Math.ceil(Math.log2(highest)));
+    const sub = 2 ** p;
+    const n = (emax - emin) * sub + 2;
+    if (n > MAX_BUCKETS) {
+      throw new RangeError(
+        `a histogram from ${lowest} to ${highest} at precision ${p} needs ${n} buckets, more than ${MAX_BUCKETS}: narrow the range or lower the precision`,
+      );
+    }
+    const bounds = new Float64Array(n);
+    bounds[0] = 2 ** emin;
+    for (let e = emin; e < emax; e++) {
+      for (let m = 0; m < sub; m++) bounds[1 + (e - emin) * sub + m] = 2 ** e * (1 + (m + 1) / sub);
+    }
+    bounds[n - 1] = Infinity;
+    return new BucketLayout(bounds, p, emin, 2 ** emin, 2 ** emax);
+  }
+
+  static explicit(buckets: readonly number[]): BucketLayout {
+    if (buckets.length === 0 || buckets.length >= MAX_BUCKETS)
+      throw new RangeError(`a histogram needs 1 to ${MAX_BUCKETS - 1} bucket bounds`);
+    for (let i = 0; i < buckets.length; i++) {
+      const b = buckets[i]!;
+      if (!Number.isFinite(b)) throw new RangeError(`histogram bucket bound ${b} is not finite (the +Infinity bucket is added for you)`);
+      if (i > 0 && !(b > buckets[i - 1]!))
+        throw new RangeError(`histogram bucket bounds must be strictly ascending: ${buckets[i - 1]} then ${b}`);
+    }
+    const bounds = new Float64Array(buckets.length + 1);
+    bounds.set(buckets);
+    bounds[buckets.length] = Infinity;
+    return new BucketLayout(bounds, 0, 0, buckets[0]!, buckets[buckets.length - 1]!);
+  }
+
+  static from(o: LogLinearOptions | ExplicitBucketsOptions): BucketLayout {
+    return 'buckets' in o && o.buckets !== undefined ? BucketLayout.explicit(o.buckets) : BucketLayout.logLinear(o as LogLinearOptions);
+  }
+}
+
+/** Index of the high 32-bit word of a float64 in a Uint32Array over it. */
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+
+const COUNT = 0;
+const SUM = 1;
+const MIN = 2;
+const MAX = 3;
+const LAST = 4;
+const BUCKETS = HISTOGRAM_SCALARS.length;
+
+/** @internal A histogram in a v2 file; timers are built on it. */
+export class V2Histogram extends SeqBlock implements HistogramField {
+  readonly bounds: Float64Array;
+  readonly buckets: number;
+  readonly explicit: boolean;
+  readonly lowest: number;
+  readonly highest: number;
+  readonly emin: number;
+  readonly p: number;
+  /** Right shift that leaves the top p bits of the high mantissa word. */
+  readonly shift: number;
+  /** Scratch for the bit-level index: a double and its two words. */
+  readonly fbits = new Float64Array(1);
+  readonly wbits = new Uint32Array(this.fbits.buffer);
+  readonly moving: MovingWindow | null;
+
+  constructor(label: string, at: Placement, layout: BucketLayout, moving: number) {
+    super(label, at, BUCKETS + layout.bounds.length + (moving > 0 ? 1 : 0));
+    this.bounds = layout.bounds;
+    this.buckets = layout.bounds.length;
+    this.explicit = layout.precision === 0;
+    this.lowest = layout.lowest;
+    this.highest = layout.highest;
+    this.emin = layout.emin;
+    this.p = layout.precision;
+    this.shift = 20 - layout.precision;
+    this.moving = moving > 0 ? new MovingWindow(moving) : null;
+    if (this.moving) this.f64[BUCKETS + this.buckets] = NaN;
+  }
+
+  /** Bucket of `v` (not NaN). */
+  index(v: number): number {
+    if (this.explicit) {
+      const b = this.bounds;
+      let lo = 0;
+      let hi = b.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (v <= b[mid]!) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo;
+    }
+    if (!(v > this.lowest)) return 0;
+    if (v > this.highest) return this.buckets - 1;
+    // The double just below v is v's bit pattern minus one: only its high word matters,
+    // and it drops by one exactly when the low word is zero. Its exponent and top p
+    // mantissa bits name the bucket, with bounds that count as their own bucket's (le).
+    this.fbits[0] = v;
+    const hi = this.wbits[HI]! - (this.wbits[HI ^ 1] === 0 ? 1 : 0);
+    const e = (hi >>> 20) - 1023;
+    return 1 + (e - this.emin) * (1 << this.p) + ((hi & 0xfffff) >>> this.shift);
+  }
+
+  record(value: number): void {
+    if (this.closed) this.useAfterClose();
+    if (value !== value) return;
+    const i = this.index(value);
+    const f = this.f64;
+    const odd = beginWrite(this.seq, 0, this.s);
+    const c = f[COUNT]!;
+    f[COUNT] = c + 1;
+    f[SUM] += value;
+    if (c === 0 || value < f[MIN]!) f[MIN] = value;
+    if (c === 0 || value > f[MAX]!) f[MAX] = value;
+    f[LAST] = value;
+    f[BUCKETS + i] += 1;
+    const m = this.moving;
+    if (m !== null) {
+      m.add(value);
+      f[BUCKETS + this.buckets] = m.sum / m.n;
+    }
+    this.s = endWrite(this.seq, 0, odd);
+  }
+
+  reset(): void {
+    if (this.closed) this.useAfterClose();
+    const odd = beginWrite(this.seq, 0, this.s);
+    this.f64.fill(0);
+    if (this.moving) {
+      this.moving.reset();
+      this.f64[BUCKETS + this.buckets] = NaN;
+    }
+    this.s = endWrite(this.seq, 0, odd);
+  }
+
+  get count(): number {
+    return this.f64[COUNT]!;
+  }
+  get sum(): number {
+    return this.f64[SUM]!;
+  }
+  get min(): number {
+    return this.f64[MIN]!;
+  }
+  get max(): number {
+    return this.f64[MAX]!;
+  }
+  get last(): number {
+    return this.f64[LAST]!;
+  }
+  get movingMean(): number {
+    return this.moving ? this.f64[BUCKETS + this.buckets]! : NaN;
+  }
+}
+
+/** Name of the extra value holding the moving mean, in histograms and timers. */
+export const MOVING_MEAN = 'moving_mean';
+
+/** The v2 layout of a histogram (kind HISTOGRAM or TIMER) with an optional moving mean. */
+export function histogramLayout(layout: BucketLayout, kind: number, moving: number): V2Layout {
+  const n = layout.bounds.length;
+  const parts: PartMeta[] =
+    moving > 0 ? [{ name: MOVING_MEAN, dataType: DataType.FLOAT64, offset: Seqlocked.PAYLOAD + (BUCKETS + n) * 8 }] : [];
+  return {
+    dataType: DataType.HISTOGRAM,
+    kind,
+    flags: RecordFlags.SEQLOCK,
+    param: n,
+    valueSize: histogramValueSize(n) + parts.length * 8,
+    align: 8,
+    parts,
+    bounds: layout.bounds,
+  };
+}
+
+/** Check a moving-mean size option: 0 (none) or a window size. */
+export function checkMoving(moving: number | undefined, fallback: number): number {
+  const m = moving ?? fallback;
+  if (m !== 0) new MovingWindow(m); // throws a RangeError naming the bad size
+  return m;
+}
+
+/** A histogram (v2 only: format 1 has no way to store buckets). */
+export class HistogramSpec extends FieldSpec<HistogramField> {
+  readonly typeName = 'histogram';
+  readonly layout: BucketLayout;
+  readonly moving: number;
+  constructor(options: HistogramOptions = {}) {
+    super(options);
+    this.layout = BucketLayout.from(options);
+    this.moving = checkMoving(options.moving, 0);
+  }
+  v2(): V2Layout {
+    return histogramLayout(this.layout, Kind.HISTOGRAM, this.moving);
+  }
+  v1(): V1Layout | undefined {
+    return undefined;
+  }
+  create(label: string, at: Placement): HistogramField {
+    return new V2Histogram(label, at, this.layout, this.moving);
+  }
+}
