@@ -116,7 +116,10 @@ export const DataType = {
   /** Seqlocked: u32 sequence, u32 zero, then parts (each 8 bytes) at their offsets. */
   STRUCT: 13,
   /** Seqlocked: u32 sequence, u32 zero, then HISTOGRAM_SCALARS f64, then `param` f64 bucket counts.
-   * extra holds `param` f64 upper bucket bounds, ascending, the last being +Infinity. */
+   * extra holds `param` f64 upper bucket bounds, ascending, the last being +Infinity.
+   * Bucket i counts the values v with bound[i-1] < v <= bound[i] (Prometheus's `le`).
+   * The record's parts, if any, name extra f64 values stored after the buckets in the
+   * same seqlocked block (a timer's `moving_mean`); a reader may ignore them. */
   HISTOGRAM: 14,
 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
