@@ -1,0 +1,127 @@
+/**
+ * `mmstats serve` (alias `mmash`): the HTTP server over every stats file of one or
+ * more stats directories: JSON API, Prometheus `/metrics`, and the dashboard when
+ * it is built.
+ */
+import { Exit, UsageError, numberOption, parse } from '../args.js';
+import { defaultStatsDir } from '../../platform/paths.js';
+import { createServer, type App } from '../server/server.js';
+
+/** One line for `mmstats --help`. */
+export const summary = 'HTTP server: JSON API, live dashboard and Prometheus /metrics';
+
+const HELP = `Usage: mmstats serve [--host HOST] [--port PORT] [--path DIR]...
+
+Serve every stats file of the stats directories over HTTP (alias: mmash):
+  /stats/, /stats/<name>?exact=1&glob=G&aggr=sum   the original mmash JSON API
+  /files/, /files/<glob>                           files, and the ones that failed
+  /api/writers, /api/fields, /api/files/<name>     writers, combined fields, one file
+  /metrics                                         Prometheus text or OpenMetrics
+  /                                                the dashboard (when built)
+
+Options:
+  --host HOST            address to bind (default 127.0.0.1; env MMSTATS_HOST)
+  --port PORT            port, 0 for any free one (default 5001; env MMSTATS_PORT)
+  --path DIR             a stats directory; repeat for several (env MMSTATS_PATH,
+                         a colon-separated list; default the per-user directory)
+  --glob PATTERN         file names to serve in each directory (default *.mmstats)
+  --max-connections N    connections open at once at most (default 256)
+  -h, --help             show this help
+
+The first line printed is the server's URL. The server reads files only; it
+never writes to them. Binding an address other than loopback exposes the stats
+to the network without authentication.
+`;
+
+/** Host, port and paths from the command line, else the environment, else the defaults. */
+export function serveConfig(
+  values: { host?: string; port?: string; path?: string[] },
+  env: NodeJS.ProcessEnv = process.env,
+): { host: string; port: number; paths: string[] } {
+  const host = values.host ?? env.MMSTATS_HOST ?? '127.0.0.1';
+  if (host.trim() === '') throw new UsageError('--host must not be empty');
+  const port = numberOption(values.port !== undefined ? '--port' : 'MMSTATS_PORT', values.port ?? env.MMSTATS_PORT, 5001, 0, true);
+  if (port > 65535) throw new UsageError(`port must be at most 65535, not ${port}`);
+  let paths = values.path ?? [];
+  if (paths.length === 0 && env.MMSTATS_PATH) paths = env.MMSTATS_PATH.split(':').filter((p) => p !== '');
+  if (paths.length === 0) paths = [defaultStatsDir(env)];
+  if (paths.some((p) => p.includes('\0'))) throw new UsageError('a stats path must not hold a NUL byte');
+  return { host, port, paths };
+}
+
+interface DashboardModule {
+  mountDashboard(app: App): void | Promise<void>;
+}
+
+/**
+ * Mount the dashboard when its module exists. A dashboard that is missing or
+ * fails to load leaves the JSON API and /metrics serving (with a warning).
+ */
+async function mountDashboard(app: App): Promise<void> {
+  const url = new URL('../dashboard/routes.js', import.meta.url);
+  try {
+    // A computed specifier: the build must not require the dashboard to exist.
+    const mod = (await import(url.href)) as Partial<DashboardModule>;
+    if (typeof mod.mountDashboard === 'function') await mod.mountDashboard(app);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(url.pathname)) return;
+    process.stderr.write(`mmstats serve: the dashboard is not available: ${e.message}\n`);
+  }
+}
+
+/** Run `mmstats serve`; resolves with the exit status when the server stops (SIGINT or SIGTERM). */
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      host: { type: 'string' },
+      port: { type: 'string', short: 'p' },
+      path: { type: 'string', multiple: true },
+      glob: { type: 'string' },
+      'max-connections': { type: 'string' },
+    },
+    true,
+  );
+  if (values.help) {
+    process.stdout.write(HELP);
+    return Exit.OK;
+  }
+  const cfg = serveConfig({ host: values.host, port: values.port, path: [...(values.path ?? []), ...positionals] });
+  const maxConnections = numberOption('--max-connections', values['max-connections'], 256, 1, true);
+  if (values.glob !== undefined && (values.glob.includes('/') || values.glob === '')) {
+    throw new UsageError('--glob is a file name pattern such as *.mmstats, not a path');
+  }
+  let app: App;
+  try {
+    app = await createServer({ host: cfg.host, port: cfg.port, paths: cfg.paths, pattern: values.glob, maxConnections });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === 'EADDRINUSE'
+        ? `port ${cfg.port} on ${cfg.host} is in use (choose another with --port, or 0 for any)`
+        : e.code === 'EACCES'
+          ? `no permission to bind ${cfg.host}:${cfg.port}`
+          : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND'
+            ? `cannot bind ${cfg.host}: no such local address`
+            : e.message;
+    process.stderr.write(`mmstats serve: ${why}\n`);
+    return Exit.FAILURE;
+  }
+  await mountDashboard(app);
+  process.stdout.write(`${app.url} serving ${cfg.paths.join(', ')}\n`);
+  if (!/^(127\.|::1$|localhost$|\[::1\])/.test(cfg.host)) {
+    process.stderr.write(`mmstats serve: warning: listening on ${cfg.host}: anyone who can reach it can read these stats\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await app.close();
+  return Exit.OK;
+}
