@@ -1,0 +1,179 @@
+/**
+ * The dashboard's data side: turn reader snapshots into the wire updates that
+ * `/api/stream` pushes (see protocol.ts), and keep the stats files open between
+ * ticks when no server store does it for us.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { MmstatsError } from '../../errors.js';
+import { StatsReader, findFiles, type FieldValue, type Snapshot, type Value } from '../../reader/index.js';
+import type { WireField, WireUpdate, WireValue, WireWriter } from './protocol.js';
+
+/** What one tick read: the snapshots, and the files that failed with why. */
+export interface ReadResult {
+  readonly snapshots: readonly Snapshot[];
+  readonly errors: readonly { readonly path: string; readonly error: Error }[];
+}
+
+/** A stable id per file and writer incarnation: a restarted writer is a new row. */
+export function writerId(s: Snapshot): string {
+  return `${s.path}#${s.writer.pid}:${s.writer.threadId}:${s.writer.startToken}:${s.writer.createdMs}`;
+}
+
+/** A reader value as JSON can carry it (bigints past 2^53 as strings, +Infinity bounds as null). */
+export function wireValue(v: Value): WireValue {
+  if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') {
+    return typeof v === 'number' && !Number.isFinite(v) ? null : v;
+  }
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if ('buckets' in v && Array.isArray(v.buckets)) {
+    const idx: number[] = [];
+    const counts: number[] = [];
+    v.buckets.forEach((b, i) => {
+      if (b.count > 0) {
+        idx.push(i);
+        counts.push(b.count);
+      }
+    });
+    const finite = (x: number) => (Number.isFinite(x) ? x : 0);
+    return { count: v.count, sum: finite(v.sum), min: finite(v.min), max: finite(v.max), idx, counts };
+  }
+  const parts: Record<string, number> = {};
+  for (const [k, x] of Object.entries(v as Record<string, number>)) parts[k] = x;
+  return parts;
+}
+
+function commandOf(s: Snapshot): string {
+  const f = s.fields.find((x) => x.label === 'sys.cmd');
+  if (f && typeof f.value === 'string' && f.value.length > 0) return f.value;
+  // The default file name starts with the command: {CMD}-{CLASS}-{PID}-{TID}.
+  return path.basename(s.path).split('-')[0] ?? '';
+}
+
+function wireField(f: FieldValue): WireField {
+  const base = { label: f.label, kind: f.kind, type: f.type, unit: f.unit, help: f.help, static: f.static };
+  const v = f.value;
+  // Bucket bounds never change for a field: they travel with its metadata, once.
+  if (typeof v === 'object' && v !== null && 'buckets' in v && Array.isArray(v.buckets)) {
+    return { ...base, le: v.buckets.map((b) => (Number.isFinite(b.le) ? b.le : null)) };
+  }
+  return base;
+}
+
+/**
+ * Encodes ticks for one connection: field metadata goes out the first time a
+ * writer is seen and again only when its layout generation changes.
+ */
+export class UpdateEncoder {
+  private readonly sent = new Map<string, number>();
+
+  encode(t: number, paths: readonly string[], read: ReadResult): WireUpdate {
+    const writers: WireWriter[] = [];
+    const seen = new Set<string>();
+    for (const s of read.snapshots) {
+      const id = writerId(s);
+      seen.add(id);
+      const sendMeta = this.sent.get(id) !== s.generation;
+      // A histogram read as null (busy) has no bounds to send yet: send the metadata again next tick.
+      if (sendMeta && !s.fields.some((f) => f.type === 'histogram' && f.value === null)) this.sent.set(id, s.generation);
+      writers.push({
+        id,
+        file: path.basename(s.path),
+        cmd: commandOf(s),
+        pid: s.writer.pid,
+        tid: s.writer.threadId,
+        osTid: s.writer.osTid,
+        alive: s.writer.alive,
+        state: s.writer.state,
+        createdMs: s.writer.createdMs,
+        generation: s.generation,
+        ...(sendMeta ? { fields: s.fields.map(wireField) } : {}),
+        values: s.fields.map((f) => wireValue(f.value)),
+      });
+    }
+    for (const e of read.errors) {
+      const id = `${e.path}#error`;
+      seen.add(id);
+      const code = e.error instanceof MmstatsError ? `${e.error.code}: ` : '';
+      writers.push({
+        id,
+        file: path.basename(e.path),
+        cmd: '',
+        pid: 0,
+        tid: 0,
+        osTid: 0,
+        alive: false,
+        state: 'error',
+        createdMs: 0,
+        generation: 0,
+        error: code + e.error.message,
+        values: [],
+      });
+    }
+    for (const id of this.sent.keys()) if (!seen.has(id)) this.sent.delete(id);
+    return { t, paths, writers };
+  }
+}
+
+/**
+ * Reads every stats file under some paths on demand, keeping one reader per file
+ * between calls (a re-read is cheap). A file replaced under the same name (a new
+ * inode) gets a new reader; files that vanish are closed.
+ */
+export class FilePoller {
+  private readonly readers = new Map<string, { reader: StatsReader; ino: number }>();
+
+  constructor(readonly paths: readonly string[]) {}
+
+  read(): ReadResult {
+    // A directory means DIR/*.mmstats (findFiles' rule).
+    const files = findFiles(this.paths);
+    const snapshots: Snapshot[] = [];
+    const errors: { path: string; error: Error }[] = [];
+    const current = new Set(files);
+    for (const [file, r] of this.readers) {
+      if (!current.has(file)) {
+        r.reader.close();
+        this.readers.delete(file);
+      }
+    }
+    for (const file of files) {
+      try {
+        snapshots.push(this.readOne(file));
+      } catch (err) {
+        const had = this.readers.get(file);
+        had?.reader.close();
+        this.readers.delete(file);
+        // A file removed between the listing and the open is not an error: its writer left.
+        if ((err as MmstatsError).code === 'ERR_MMSTATS_IO' && !fs.existsSync(file)) continue;
+        errors.push({ path: file, error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    }
+    return { snapshots, errors };
+  }
+
+  private readOne(file: string): Snapshot {
+    let ino: number;
+    try {
+      ino = fs.lstatSync(file).ino;
+    } catch (err) {
+      throw new MmstatsError('ERR_MMSTATS_IO', `cannot stat: ${(err as Error).message}`, { path: file, cause: err });
+    }
+    let entry = this.readers.get(file);
+    if (entry && entry.ino !== ino) {
+      entry.reader.close();
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = { reader: StatsReader.open(file), ino };
+      this.readers.set(file, entry);
+    }
+    return entry.reader.read();
+  }
+
+  /** Close every reader. */
+  close(): void {
+    for (const r of this.readers.values()) r.reader.close();
+    this.readers.clear();
+  }
+}
