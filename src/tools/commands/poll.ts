@@ -11,6 +11,7 @@
  * between lines are picked up or dropped.
  */
 import { CounterTracker, aggregateFields, mergeHistograms, reduce, writerKey, type GaugeMode } from '../../reader/aggregate.js';
+import { percentile } from '../../reader/histogram.js';
 import { readAll, type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
 import { Exit, UsageError, choiceOption, numberOption, parse } from '../args.js';
 import { Painter, formatNumber, guardPipes, isHistogram, padStart, sanitize, useColor, warn, write } from '../term.js';
@@ -45,23 +46,6 @@ Options:
 Exit status: 0 done, 1 failure, 2 usage error. Interrupting (Ctrl-C) is a normal end.
 `;
 
-// Until src/reader/histogram.ts lands: linear interpolation inside the bucket, clamped to min and max.
-function percentile(h: HistogramValue, q: number): number {
-  const rank = q * h.count;
-  let seen = 0;
-  let lower = h.min;
-  for (const b of h.buckets) {
-    if (b.count > 0 && seen + b.count >= rank) {
-      const upper = Number.isFinite(b.le) ? Math.min(b.le, h.max) : h.max;
-      const lo = Math.max(lower, h.min);
-      return lo + ((rank - seen) / b.count) * (upper - lo);
-    }
-    seen += b.count;
-    if (Number.isFinite(b.le)) lower = b.le;
-  }
-  return h.max;
-}
-
 /** A percentile column: its name (p50) and how to compute it. */
 export interface Quantile {
   readonly name: string;
@@ -78,8 +62,13 @@ export function percentileColumns(raw: string | undefined, fallback: readonly nu
     if ((typeof entry === 'string' && entry === '') || !Number.isFinite(p) || p < 0 || p > 100) {
       throw new UsageError(`--percentiles takes numbers from 0 to 100 separated by commas; ${JSON.stringify(entry)} is not one`);
     }
-    return { name: `p${p}`, p, of: (h: HistogramValue) => (h.count > 0 ? percentile(h, p / 100) : null) };
+    return { name: `p${p}`, p, of: (h: HistogramValue) => finite(percentile(h, p)) };
   });
+}
+
+/** NaN (an empty histogram) as null. */
+function finite(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
 }
 
 type Aggr = 'sum' | 'avg' | 'min' | 'max';
