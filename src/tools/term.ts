@@ -77,7 +77,7 @@ export function formatNumber(n: number): string {
   const abs = Math.abs(n);
   // Large values such as Unix times keep their integer digits and milliseconds.
   if (abs >= 1e6 && abs < 1e15) return String(Number(n.toFixed(3)));
-  if (abs >= 1e15 || abs < 1e-4) return n.toPrecision(6).replace(/\.?0+e/, 'e');
+  if (abs >= 1e15 || abs < 1e-4) return n.toExponential(5).replace(/\.?0+e/, 'e');
   return String(Number(n.toPrecision(6)));
 }
 

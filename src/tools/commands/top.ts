@@ -160,7 +160,8 @@ class Board {
 }
 
 function round(n: number): number {
-  return Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 100) / 100;
+  // Rates and latencies alike: four significant digits are plenty on a live screen.
+  return Math.abs(n) >= 1000 ? Math.round(n) : Number(n.toPrecision(4));
 }
 
 function formatMaybe(n: number | null): string {
