@@ -136,3 +136,53 @@ export async function waitFor<T>(check: () => T | Promise<T>, ms = 5000, what = 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** What a finished command printed, and how it ended. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A command started with {@link startCli}: its output so far, and its end. */
+export interface CliProcess {
+  readonly child: ChildProcess;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Resolves when it exits. */
+  readonly exited: Promise<CliResult>;
+}
+
+/**
+ * Start the compiled CLI (`node dist/src/tools/cli.js ...args`) without waiting for
+ * it. `env` is added to this process's environment; `script` runs it under another
+ * script path (e.g. a symlink named `slurpstats`).
+ */
+export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; script?: string } = {}): CliProcess {
+  const child = spawn(process.execPath, [options.script ?? CLI, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout: out, stderr: err })));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Run the compiled CLI to its end (killed after `timeoutMs`). */
+export async function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; script?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const p = startCli(args, options);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  try {
+    return await p.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
