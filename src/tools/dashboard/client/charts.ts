@@ -6,7 +6,7 @@
 import uPlot from 'uplot';
 import { isWireHistogram, type WireField } from '../protocol.js';
 import { h, setText } from './dom.js';
-import { formatWithUnit } from './format.js';
+import { formatNumber, formatWithUnit } from './format.js';
 import { numbers, rates, windowQuantiles, type History, type WriterState } from './state.js';
 
 const PALETTE = ['#2563eb', '#16a34a', '#db2777', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626', '#4b5563', '#65a30d'];
@@ -22,6 +22,8 @@ export function writerLabel(w: WriterState['writer']): string {
 }
 
 type Mode = 'rate' | 'value' | 'quantiles';
+
+const SCALED_UNITS = new Set(['seconds', 's', 'bytes']);
 
 interface Card {
   readonly el: HTMLElement;
@@ -127,11 +129,12 @@ export class Charts {
             grid: { stroke: '#eef0f3' },
             ticks: { stroke: '#e5e7eb' },
             size: 64,
-            values: (_u, splits) => splits.map((v) => formatWithUnit(v, valueUnit)),
+            // Axis ticks stay short: a unit only where it rescales (seconds to ms, bytes to KiB).
+            values: (_u, splits) => splits.map((v) => (SCALED_UNITS.has(valueUnit) ? formatWithUnit(v, valueUnit) : formatNumber(v))),
           },
         ],
         series: [
-          {},
+          { label: 'time', value: (_u: uPlot, v: number | null) => (v === null ? '' : new Date(v * 1000).toLocaleTimeString()) },
           ...names.map((name, i) => ({
             label: name,
             stroke: colors[i],

@@ -168,7 +168,6 @@ function rebuildFields(writers: readonly WriterState[]): void {
         h('td', { class: 'label', text: f.label, title: f.help }),
         h('td', {}, h('span', { class: `kind kind-${f.kind.replace(/[^a-z]/g, '')}`, text: f.kind })),
         value,
-        h('td', { class: 'unit', text: f.unit }),
       );
       tbody.append(tr);
       fieldRows.push({ tr, value, writer: s.writer.id, label: f.label });
@@ -188,11 +187,7 @@ function rebuildFields(writers: readonly WriterState[]): void {
         h(
           'table',
           { class: 'fields' },
-          h(
-            'thead',
-            {},
-            h('tr', {}, h('th', { text: 'label' }), h('th', { text: 'kind' }), h('th', { text: 'value' }), h('th', { text: 'unit' })),
-          ),
+          h('thead', {}, h('tr', {}, h('th', { text: 'label' }), h('th', { text: 'kind' }), h('th', { text: 'value' }))),
           tbody,
         ),
       ),
