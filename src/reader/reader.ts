@@ -241,7 +241,11 @@ export class StatsReader {
       return;
     }
     const count = Atomics.load(this.i32, Header.FIELD_COUNT / 4) >>> 0;
-    const used = Math.min(Atomics.load(this.i32, Header.USED_SIZE / 4) >>> 0, this.bytes.length);
+    const usedSize = Atomics.load(this.i32, Header.USED_SIZE / 4) >>> 0;
+    // The writer may have grown the file since the last size check: its size is
+    // at least usedSize once published, so remap rather than call that malformed.
+    if (usedSize > this.bytes.length) this.checkSize();
+    const used = Math.min(usedSize, this.bytes.length);
     if (count > Limits.MAX_FIELDS) throw new FormatViolation(`field count ${count} is beyond any real file`);
     let known = this.v2Fields.length;
     if (count <= known) return;
