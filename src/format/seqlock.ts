@@ -17,8 +17,12 @@
  * program order (they are all on its effect chain; it does not eliminate or
  * reorder element stores), so plain stores suffice and cost what a store costs.
  * On weakly ordered CPUs (arm64) the sequence stores are Atomics.store (a
- * release store, stlr), which orders them. The writer keeps its own copy of the
- * sequence, so a write never reads the file.
+ * release store, stlr). That orders the payload before the even sequence, but a
+ * release store lets later stores pass it, so after the odd one beginWrite also
+ * loads the word with Atomics.load (ldar): a load-acquire is ordered after an
+ * earlier store-release, and no later access passes a load-acquire, so no
+ * payload store can be seen before the odd sequence. The writer keeps its own
+ * copy of the sequence, so a write never depends on what it reads back.
  * Shared fields (several threads writing one value) first take the odd
  * sequence with a compare-exchange; see `beginShared`.
  */
@@ -30,7 +34,10 @@ const STORES_ORDERED = process.arch === 'x64' || process.arch === 'ia32';
 export function beginWrite(seq: Int32Array, index: number, current: number): number {
   const odd = (current + 1) | 0;
   if (STORES_ORDERED) seq[index] = odd;
-  else Atomics.store(seq, index, odd);
+  else {
+    Atomics.store(seq, index, odd);
+    Atomics.load(seq, index); // a barrier: payload stores stay after the odd sequence
+  }
   return odd;
 }
 
