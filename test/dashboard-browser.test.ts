@@ -1,0 +1,224 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium driven by playwright-core,
+ * against `mmstats serve` in its own process, reading files that writer
+ * processes of this test keep changing.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { DIST, runScript, tempStatsDir, type ScriptProcess } from './helpers/proc.js';
+import { startServe, type ServeProcess } from './helpers/serve.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const missing = fs.existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM}: apt-get install chromium`;
+const SCREENSHOT = path.join(DIST, '..', 'test-output', 'dashboard.png');
+
+/** A label with markup in it (labels cannot hold whitespace), and a value and help text with more. */
+const EVIL_LABEL = 'evil.<img/src=x/onerror=window.__pwned=1>';
+const EVIL_VALUE = '<script>window.__pwned=2</script><img src=x onerror="window.__pwned=3">';
+const EVIL_HELP = '<img src=x onerror=window.__pwned=4> <b>bold</b>';
+
+const WRITER = `
+const Web = defineModel('Web', {
+  hits: field.counter({ help: 'requests served', unit: 'requests' }),
+  temperature: field.gauge({ help: 'a gauge the test sets', unit: 'celsius' }),
+  latency: field.timer({ help: 'request latency', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5] }),
+  note: field.string({ size: 128, help: ${JSON.stringify(EVIL_HELP)} }),
+}, { prefix: 'web.' });
+const stats = Web.open({ path: env.STATS_DIR });
+const evil = stats.add('unused', field.gauge({ label: ${JSON.stringify(EVIL_LABEL)}, help: ${JSON.stringify(EVIL_HELP)} }));
+evil.set(7);
+stats.note.set(${JSON.stringify(EVIL_VALUE)});
+// Steady traffic, so the rate and percentile charts have lines.
+const timer = setInterval(() => { stats.hits.incr(5); stats.latency.record(0.002 + Math.random() * 0.03); }, 50);
+on('set', (v) => { stats.temperature.set(v); });
+on('stop', () => { clearInterval(timer); stats.remove(); });
+ready(stats.path);
+`;
+
+const LATE_WRITER = `
+const stats = openStats({ name: 'Late', path: env.STATS_DIR });
+const jobs = stats.add('late.jobs', field.counter({ help: 'jobs done by the late writer' }));
+setInterval(() => jobs.incr(), 100);
+on('stop', () => stats.remove());
+ready(stats.path);
+`;
+
+let dir: string;
+let serve: ServeProcess | undefined;
+let context: BrowserContext | undefined;
+let page: Page;
+const writers: ScriptProcess[] = [];
+
+/** The text of the value cell of `label` in the fields table ('' when not shown). */
+function valueText(label: string): Promise<string> {
+  return page.evaluate((l) => {
+    for (const tr of document.querySelectorAll<HTMLTableRowElement>('#fields tr')) {
+      if (tr.dataset.label === l) return tr.querySelector('td.value')?.textContent ?? '';
+    }
+    return '';
+  }, label);
+}
+
+/** The pids in the writer list. */
+function listedPids(): Promise<number[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('#writer-list .writer-meta')].map((el) => Number(/pid (\d+)/.exec(el.textContent ?? '')?.[1])),
+  );
+}
+
+/** Poll a page-side condition (page.waitForFunction with a generous bound for loaded machines). */
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  if (missing) return;
+  dir = tempStatsDir();
+  const w = runScript(WRITER, { env: { STATS_DIR: dir } });
+  writers.push(w);
+  await w.ready;
+  serve = await startServe(['--port', '0', '--path', dir]);
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-chromium-'));
+  process.once('exit', () => fs.rmSync(profile, { recursive: true, force: true }));
+  // launchPersistentContext passes the fresh profile as --user-data-dir.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1400, height: 1000 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(serve.url, { timeout: 30_000 });
+});
+
+after(async () => {
+  await context?.close();
+  for (const w of writers) {
+    if (w.child.exitCode === null) {
+      await w.call('stop').catch(() => undefined);
+      await w.end();
+    }
+  }
+  await serve?.stop();
+});
+
+test('the page loads its bundled script and styles from the server, with no request elsewhere', { skip: missing }, async () => {
+  await until('the status to say live', async () => (await page.textContent('#status')) === 'live');
+  const resources = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
+  const origin = new URL(serve!.url).origin;
+  assert.ok(resources.some((r) => r.endsWith('/dashboard/app.js')));
+  assert.ok(resources.some((r) => r.endsWith('/dashboard/app.css')));
+  for (const r of resources) assert.ok(r.startsWith(origin), `${r} is not served by mmstats`);
+});
+
+test('a value written by another process appears and follows its changes', { skip: missing }, async () => {
+  await writers[0]!.call('set', 21.5);
+  await until('the gauge to show 21.5', async () => (await valueText('web.temperature')).startsWith('21.5'));
+  await writers[0]!.call('set', 4242);
+  await until('the gauge to show 4,242', async () => (await valueText('web.temperature')).startsWith('4,242'));
+  // The counter's chart draws a rate: its summary is a positive number per second.
+  await until('the counter chart to show a rate', async () => {
+    const summary = await page.evaluate(
+      () =>
+        [...document.querySelectorAll<HTMLElement>('.card')].find((c) => c.dataset.label === 'web.hits')?.querySelector('.card-summary')
+          ?.textContent ?? '',
+    );
+    return /^[\d.,]+k? requests\/s$/.test(summary) && !summary.startsWith('0 ');
+  });
+  const canvases = await page.evaluate(
+    () => [...document.querySelectorAll<HTMLElement>('.card')].filter((c) => c.querySelector('canvas')).length,
+  );
+  assert.ok(canvases >= 3, `expected charts for the counter, the gauge and the timer, saw ${canvases}`);
+  const timerSummary = await page.evaluate(
+    () =>
+      [...document.querySelectorAll<HTMLElement>('.card')].find((c) => c.dataset.label === 'web.latency')?.querySelector('.card-summary')
+        ?.textContent ?? '',
+  );
+  assert.match(timerSummary, /^(p99 [\d.]+ ms|no recent observations)$/);
+});
+
+test('a writer that starts later appears without a reload, and goes when it leaves', { skip: missing }, async () => {
+  await until('the first writer', async () => (await listedPids()).includes(writers[0]!.pid));
+  const navigations: string[] = [];
+  page.on('framenavigated', (f) => navigations.push(f.url()));
+  const late = runScript(LATE_WRITER, { env: { STATS_DIR: dir } });
+  writers.push(late);
+  await late.ready;
+  await until('the late writer in the list', async () => (await listedPids()).includes(late.pid));
+  await until('the late writer’s field', async () => /^\d/.test(await valueText('late.jobs')));
+  await late.call('stop');
+  await late.end();
+  await until('the late writer to leave the list', async () => !(await listedPids()).includes(late.pid));
+  assert.deepEqual(navigations, [], 'the page must not reload');
+});
+
+test('labels, values and help text holding markup are shown as text and create no element', { skip: missing }, async () => {
+  await until('the evil label', async () => (await valueText(EVIL_LABEL)) === '7');
+  const found = await page.evaluate(
+    ({ label, value }) => {
+      const labelCell = [...document.querySelectorAll('#fields td.label')].find((td) => td.textContent === label);
+      const valueCell = [...document.querySelectorAll<HTMLTableRowElement>('#fields tr')]
+        .find((tr) => tr.dataset.label === 'web.note')
+        ?.querySelector('td.value');
+      return {
+        label: labelCell?.textContent ?? null,
+        labelChildren: labelCell?.children.length ?? -1,
+        value: valueCell?.textContent ?? null,
+        valueChildren: valueCell?.children.length ?? -1,
+        imgs: document.querySelectorAll('img').length,
+        bolds: document.querySelectorAll('b').length,
+        scripts: [...document.querySelectorAll('script')].map((s) => s.getAttribute('src')),
+        pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
+      };
+    },
+    { label: EVIL_LABEL, value: EVIL_VALUE },
+  );
+  assert.equal(found.label, EVIL_LABEL);
+  assert.equal(found.labelChildren, 0);
+  assert.equal(found.value, EVIL_VALUE);
+  assert.equal(found.valueChildren, 0);
+  assert.equal(found.imgs, 0);
+  assert.equal(found.bolds, 0);
+  assert.deepEqual(found.scripts, ['/dashboard/app.js']);
+  assert.equal(found.pwned, null);
+  // The chart card of the evil gauge shows its title as text too.
+  const title = await page.evaluate(
+    (label) =>
+      [...document.querySelectorAll<HTMLElement>('.card')].find((c) => c.dataset.label === label)?.querySelector('h3')?.textContent ?? null,
+    EVIL_LABEL,
+  );
+  assert.equal(title, EVIL_LABEL);
+});
+
+test('the prefix filter narrows the fields and charts, and a screenshot is saved', { skip: missing }, async () => {
+  await page.fill('#filter', 'web.');
+  await until('only web. fields', async () => {
+    const labels = await page.evaluate(() => [...document.querySelectorAll('#fields td.label')].map((td) => td.textContent ?? ''));
+    return labels.length > 0 && labels.every((l) => l.startsWith('web.'));
+  });
+  const cards = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('.card')].map((c) => c.dataset.label ?? ''));
+  assert.ok(cards.length > 0 && cards.every((l) => l.startsWith('web.')), `cards: ${cards.join(', ')}`);
+  assert.match(page.url(), /#filter=web\./);
+  await page.fill('#filter', '');
+  // Enough history for the lines to show, then the picture.
+  await new Promise((r) => setTimeout(r, 3000));
+  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  assert.ok(fs.statSync(SCREENSHOT).size > 10_000);
+});
