@@ -170,25 +170,22 @@ test('a writer that starts later appears without a reload, and goes when it leav
 
 test('labels, values and help text holding markup are shown as text and create no element', { skip: missing }, async () => {
   await until('the evil label', async () => (await valueText(EVIL_LABEL)) === '7');
-  const found = await page.evaluate(
-    ({ label, value }) => {
-      const labelCell = [...document.querySelectorAll('#fields td.label')].find((td) => td.textContent === label);
-      const valueCell = [...document.querySelectorAll<HTMLTableRowElement>('#fields tr')]
-        .find((tr) => tr.dataset.label === 'web.note')
-        ?.querySelector('td.value');
-      return {
-        label: labelCell?.textContent ?? null,
-        labelChildren: labelCell?.children.length ?? -1,
-        value: valueCell?.textContent ?? null,
-        valueChildren: valueCell?.children.length ?? -1,
-        imgs: document.querySelectorAll('img').length,
-        bolds: document.querySelectorAll('b').length,
-        scripts: [...document.querySelectorAll('script')].map((s) => s.getAttribute('src')),
-        pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
-      };
-    },
-    { label: EVIL_LABEL, value: EVIL_VALUE },
-  );
+  const found = await page.evaluate((label) => {
+    const labelCell = [...document.querySelectorAll('#fields td.label')].find((td) => td.textContent === label);
+    const valueCell = [...document.querySelectorAll<HTMLTableRowElement>('#fields tr')]
+      .find((tr) => tr.dataset.label === 'web.note')
+      ?.querySelector('td.value');
+    return {
+      label: labelCell?.textContent ?? null,
+      labelChildren: labelCell?.children.length ?? -1,
+      value: valueCell?.textContent ?? null,
+      valueChildren: valueCell?.children.length ?? -1,
+      imgs: document.querySelectorAll('img').length,
+      bolds: document.querySelectorAll('b').length,
+      scripts: [...document.querySelectorAll('script')].map((s) => s.getAttribute('src')),
+      pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
+    };
+  }, EVIL_LABEL);
   assert.equal(found.label, EVIL_LABEL);
   assert.equal(found.labelChildren, 0);
   assert.equal(found.value, EVIL_VALUE);
