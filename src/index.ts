@@ -27,3 +27,5 @@ export {
   type ExpandedValue,
   type HistogramSummary,
 } from './reader/histogram.js';
+export { startRuntimeMetrics, type RuntimeMetrics, type RuntimeMetricsOptions } from './integrations/runtime.js';
+export type { SharedScope } from './writer/shared.js';
