@@ -1,0 +1,113 @@
+/**
+ * `npm start`'s demo as a user runs it: a separate process that prints the
+ * dashboard's URL, serves growing counts from its main thread and two worker
+ * threads, and removes its files on Ctrl-C.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { test } from 'node:test';
+import { DIST, tempStatsDir, waitFor } from './helpers/proc.js';
+import { getJson } from './helpers/serve.js';
+
+const DEMO = path.join(DIST, 'examples', 'demo.js');
+
+interface FieldRow {
+  readonly label: string;
+  readonly kind: string;
+  readonly value: unknown;
+  readonly writers: number;
+  readonly summary?: { readonly count?: number };
+}
+
+/** waitFor for a check that answers a value or undefined: resolves with the value. */
+async function poll<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+  return (await waitFor(check, ms, what)) as T;
+}
+
+async function fieldsOf(url: string): Promise<Map<string, FieldRow>> {
+  const { status, body } = await getJson(`${url}api/fields`);
+  assert.equal(status, 200);
+  return new Map((body.fields as FieldRow[]).map((f) => [f.label, f]));
+}
+
+test('the demo serves its dashboard, counts grow in all three threads, and Ctrl-C removes its files', async () => {
+  const dir = tempStatsDir();
+  const child = spawn(process.execPath, [DEMO], {
+    env: { ...process.env, MMSTATS_PATH: dir, MMSTATS_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the demo printed no dashboard URL: ${out}${err}`)), 30_000);
+      readline.createInterface({ input: child.stdout }).on('line', (line) => {
+        out += line + '\n';
+        const m = /^Dashboard: (http:\/\/\S+)$/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+      void exited.then((code) => reject(new Error(`the demo exited (${code}): ${err}`)));
+    });
+
+    // The service (main thread) and the two load generators (worker threads), all alive.
+    const writers = await poll(
+      async () => {
+        const { body } = await getJson(`${url}api/writers`);
+        const rows = body.writers as { pid: number; tid: number; alive: boolean }[];
+        return rows.length === 3 && rows.every((w) => w.alive && w.pid === child.pid) ? rows : undefined;
+      },
+      20_000,
+      'three live writers',
+    );
+    assert.deepEqual(writers.map((w) => w.tid).sort(), [0, 1, 2]);
+
+    const first = await poll(
+      async () => {
+        const f = await fieldsOf(url);
+        return Number(f.get('http.requests')?.value) > 0 && Number(f.get('load.sent')?.value) > 0 ? f : undefined;
+      },
+      20_000,
+      'the first requests',
+    );
+    assert.equal(first.get('load.sent')!.writers, 2, 'both workers send load');
+    for (const label of ['http.status_2xx', 'http.in_flight', 'http.latency', 'http.response_bytes', 'http.last_path', 'load.latency']) {
+      assert.ok(first.has(label), `the demo publishes ${label}`);
+    }
+    const later = await poll(
+      async () => {
+        const f = await fieldsOf(url);
+        return Number(f.get('http.requests')!.value) > Number(first.get('http.requests')!.value) + 20 &&
+          Number(f.get('load.sent')!.value) > Number(first.get('load.sent')!.value) + 20
+          ? f
+          : undefined;
+      },
+      20_000,
+      'the counts to grow',
+    );
+    assert.ok((later.get('http.latency')!.summary?.count ?? 0) > 0, 'the latency timer has observations');
+
+    // The dashboard page itself is served.
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script type="module" src="\/dashboard\/app\.js"><\/script>/);
+    assert.ok(fs.readdirSync(dir).filter((n) => n.endsWith('.mmstats')).length === 3);
+
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, err);
+    await waitFor(() => out.includes('stopped, stats files removed'), 5000, 'the demo to say it stopped');
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.endsWith('.mmstats')),
+      [],
+    );
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
