@@ -286,6 +286,8 @@ function brokenFiles(dir: string, good: Buffer): { file: string; code: string; t
     { name: 'zeros', code: 'initialising', tsCode: 'ERR_MMSTATS_INITIALISING', make: () => Buffer.alloc(4096) },
     { name: 'empty', code: 'initialising', tsCode: 'ERR_MMSTATS_INITIALISING', make: () => Buffer.alloc(0) },
     { name: 'short', code: 'malformed', tsCode: 'ERR_MMSTATS_MALFORMED', make: () => good.subarray(0, 100) },
+    // Cut inside the heap: the header counts records the file no longer holds.
+    { name: 'cut', code: 'malformed', tsCode: 'ERR_MMSTATS_MALFORMED', make: () => good.subarray(0, Header.SIZE + 60) },
     {
       name: 'newer',
       code: 'version',

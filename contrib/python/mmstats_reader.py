@@ -598,7 +598,7 @@ def read_file(path: str) -> Dict[str, Any]:
         if head.count(0) == len(head):
             raise StatsError("initialising", "has no header yet: its writer is still creating it")
         raise StatsError("not-stats", "is not an mmstats file (unknown magic)")
-    except (struct.error, IndexError, ValueError, OverflowError) as e:
+    except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as e:
         # Every offset is checked before use; this is the net under those checks.
         raise StatsError("malformed", f"unreadable: {e}") from None
     finally:
@@ -616,14 +616,21 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def _expand(args: List[str]) -> List[str]:
+def _expand(args: List[str]) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """Files to read (a directory stands for its *.mmstats files), and directories that failed."""
     out: List[str] = []
+    failed: List[Tuple[str, str]] = []
     for a in args:
         if os.path.isdir(a) and not os.path.islink(a):
-            out.extend(sorted(os.path.join(a, n) for n in os.listdir(a) if n.endswith(".mmstats")))
+            try:
+                names = os.listdir(a)
+            except OSError as e:
+                failed.append((a, f"cannot list the directory: {e.strerror} [io]"))
+                continue
+            out.extend(sorted(os.path.join(a, n) for n in names if n.endswith(".mmstats")))
         else:
             out.append(a)
-    return out
+    return out, failed
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -635,8 +642,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--compact", action="store_true", help="print the JSON on one line")
     opts = parser.parse_args(argv)
     results = []
-    failed = 0
-    for path in _expand(opts.files):
+    files, bad_dirs = _expand(opts.files)
+    for path, why in bad_dirs:
+        print(f"mmstats_reader: {path}: {why}", file=sys.stderr)
+    failed = len(bad_dirs)
+    for path in files:
         try:
             results.append(read_file(path))
         except StatsError as e:
