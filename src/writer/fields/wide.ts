@@ -209,6 +209,9 @@ class V1String extends Field implements StringField {
   ) {
     super(label);
     this.bind(at);
+    // A kept file reopened: start from the stored value (NUL-padded, as the original).
+    const nul = this.payload.indexOf(0);
+    this.shadow = decoder.decode(this.payload.slice(0, nul < 0 ? this.size : nul));
   }
   bind(at: Placement): void {
     this.payload = new Uint8Array(at.buffer, at.offset, this.size);
