@@ -29,3 +29,11 @@ export {
 } from './reader/histogram.js';
 export { startRuntimeMetrics, type RuntimeMetrics, type RuntimeMetricsOptions } from './integrations/runtime.js';
 export type { SharedScope } from './writer/shared.js';
+export {
+  instrumentHttpServer,
+  instrumentHttp,
+  hasHttpServerChannels,
+  HTTP_METHODS,
+  type HttpMetrics,
+  type HttpMetricsOptions,
+} from './integrations/http.js';
