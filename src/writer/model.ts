@@ -40,6 +40,14 @@ export interface OpenOptions {
    * before it forks), with atomic updates. `{TID}` in the file name becomes `shared`.
    */
   readonly shared?: SharedScope;
+  /**
+   * What to do when the stats file cannot be created or grown (no space, no
+   * permission, read-only file system, unsafe directory): `'throw'` (default) an
+   * MmstatsError, or `'memory'`: go on with the stats in memory. Fields then work
+   * as usual but nothing is written and no reader sees them; `stats.inMemory` is
+   * true and one process warning (code MMSTATS_IN_MEMORY) says why. Not for `shared`.
+   */
+  readonly onError?: 'throw' | 'memory';
 }
 
 /** A schema: property name → field spec. */
@@ -65,6 +73,11 @@ export class Stats {
   /** Path of the stats file. */
   get path(): string {
     return this.storage.path;
+  }
+
+  /** True when the stats live in memory only (see `OpenOptions.onError`): no file is written. */
+  get inMemory(): boolean {
+    return this.storage instanceof Storage && this.storage.memory;
   }
 
   /** File format of the stats file. */
@@ -198,7 +211,8 @@ function open(className: string, options: OpenOptions, schema: Schema): Stats {
   const shared = options.shared
     ? openSharedStorage({ dir, template, className, ...storageOptions(options), scope: options.shared })
     : undefined;
-  const storage: StatsStorage = shared ?? Storage.open({ dir, fileName, ...storageOptions(options), shared: false });
+  const storage: StatsStorage =
+    shared ?? Storage.open({ dir, fileName, ...storageOptions(options), shared: false, onError: options.onError });
   const stats = new Stats(storage, options.prefix ?? '');
   leftoverTemplates.set(storage.path, { className, template, dir });
   try {
