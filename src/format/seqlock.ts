@@ -61,6 +61,21 @@ export function beginShared(seq: Int32Array, index: number): number {
   }
 }
 
+/**
+ * Copy the bytes [start, end) of a seqlocked block for a reader, complete before
+ * the reader loads the sequence again. On x86 (TSO) loads are never reordered
+ * with loads, so a plain copy is. On weakly ordered CPUs a plain load may be
+ * performed after a later Atomics.load (a load-acquire orders what follows it,
+ * not what precedes it), so each word is copied with Atomics.load, which keeps
+ * every load in program order.
+ */
+export function copyBlock(words: Int32Array, bytes: Uint8Array, start: number, end: number): Uint8Array {
+  if (STORES_ORDERED || start % 4 !== 0 || (end - start) % 4 !== 0) return bytes.slice(start, end);
+  const out = new Int32Array((end - start) / 4);
+  for (let i = 0, w = start / 4; i < out.length; i++, w++) out[i] = Atomics.load(words, w);
+  return new Uint8Array(out.buffer);
+}
+
 /** How many times a reader retries a seqlocked value before it reports it busy. */
 export const READ_RETRIES = 10_000;
 

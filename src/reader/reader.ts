@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
 import { processAlive } from '../platform/identity.js';
-import { READ_RETRIES } from '../format/seqlock.js';
+import { READ_RETRIES, copyBlock } from '../format/seqlock.js';
 import { V1_VERSION, V1Violation, decodeV1Fields, decodeV1Value, narrow, type V1FieldLayout } from '../format/v1.js';
 import {
   BYTE_ORDER_MARK,
@@ -332,7 +332,7 @@ export class StatsReader {
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const s1 = Atomics.load(this.i32, seqIndex);
       if ((s1 & 1) !== 0) continue;
-      const copy = this.bytes.slice(start, end);
+      const copy = copyBlock(this.i32, this.bytes, start, end);
       if (Atomics.load(this.i32, seqIndex) === s1) {
         return { ...f.info, value: decodeSeqlocked(new DataView(copy.buffer), copy, m, 0) };
       }
