@@ -41,6 +41,11 @@ export interface StorageOptions {
   readonly keep: boolean;
   /** Several threads write this file (shared mode). */
   readonly shared: boolean;
+  /**
+   * `'memory'`: when the file cannot be created or grown, go on with the stats in
+   * memory (fields work, nothing is written, one process warning). Default: throw.
+   */
+  readonly onError?: 'throw' | 'memory';
 }
 
 /** Address space reserved per mapping: the file grows inside it without a remap. */
@@ -85,19 +90,28 @@ export class Storage {
   private readonly previous: PreviousValues;
   private readonly inode: number;
   private closed = false;
+  /** True when the stats live in process memory only (the `onError: 'memory'` fallback). */
+  memory: boolean;
+  private readonly onError: 'throw' | 'memory';
 
+  /** `fd` -1: no file, the stats live in memory. */
   private constructor(opts: StorageOptions, fd: number, previous: PreviousValues) {
     this.path = path.join(opts.dir, opts.fileName);
     this.format = opts.format;
     this.keep = opts.keep;
     this.fd = fd;
+    this.memory = fd < 0;
+    this.onError = opts.onError ?? 'throw';
     this.previous = previous;
-    this.inode = fs.fstatSync(fd).ino;
+    this.inode = this.memory ? 0 : fs.fstatSync(fd).ino;
     const page = native.pageSize();
     this.fileSize = align(INITIAL_BYTES, page);
     try {
-      native.allocate(fd, 0, this.fileSize);
-      this.buffer = native.map(fd, Math.max(RESERVE_BYTES, this.fileSize), true);
+      if (this.memory) this.buffer = new ArrayBuffer(this.fileSize);
+      else {
+        native.allocate(fd, 0, this.fileSize);
+        this.buffer = native.map(fd, Math.max(RESERVE_BYTES, this.fileSize), true);
+      }
     } catch (err) {
       fs.closeSync(fd);
       fs.rmSync(this.path, { force: true });
@@ -120,6 +134,17 @@ export class Storage {
    * that a full disk is an error here and not a SIGBUS later.
    */
   static open(opts: StorageOptions): Storage {
+    if (opts.onError !== 'memory') return Storage.openFile(opts);
+    try {
+      return Storage.openFile(opts);
+    } catch (err) {
+      if (!(err instanceof MmstatsError)) throw err;
+      warnMemoryFallback(err);
+      return new Storage(opts, -1, new Map());
+    }
+  }
+
+  private static openFile(opts: StorageOptions): Storage {
     ensureSafeDir(opts.dir, true);
     const file = path.join(opts.dir, opts.fileName);
     const C = fs.constants;
@@ -198,17 +223,51 @@ export class Storage {
     size = align(size, page);
     if (size > 0xffff_0000) throw new MmstatsError('ERR_MMSTATS_IO', 'stats file would exceed 4 GiB', { path: this.path });
     try {
-      native.allocate(this.fd, this.fileSize, size - this.fileSize);
+      if (!this.memory) native.allocate(this.fd, this.fileSize, size - this.fileSize);
     } catch (err) {
-      throw new MmstatsError('ERR_MMSTATS_IO', `cannot grow the stats file: ${(err as Error).message}`, { path: this.path, cause: err });
+      const e = new MmstatsError('ERR_MMSTATS_IO', `cannot grow the stats file: ${(err as Error).message}`, {
+        path: this.path,
+        cause: err,
+      });
+      if (this.onError !== 'memory') throw e;
+      this.moveToMemory(e);
     }
     this.fileSize = size;
     if (size > this.buffer.byteLength) this.remap(Math.max(size, this.buffer.byteLength * 2));
   }
 
-  /** Map a larger window and move every field's views to it. */
+  /**
+   * The file cannot grow: copy everything into memory, move the fields there, and
+   * delete the file (it would only show values that no longer change).
+   */
+  private moveToMemory(cause: MmstatsError): void {
+    warnMemoryFallback(cause);
+    const old = this.buffer;
+    this.memory = true;
+    this.remap(old.byteLength);
+    native.unmap(old);
+    fs.closeSync(this.fd);
+    this.fd = -1;
+    try {
+      if (fs.lstatSync(this.path).ino === this.inode) fs.unlinkSync(this.path);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Map a larger window (in memory: copy into a larger buffer) and move every field's views to it. */
   private remap(length: number): void {
     const old = this.buffer;
+    if (this.memory) {
+      this.buffer = new ArrayBuffer(length);
+      // Only the file's bytes: past them, a mapping holds nothing worth copying.
+      new Uint8Array(this.buffer).set(new Uint8Array(old, 0, Math.min(old.byteLength, length, this.fileSize)));
+      this.bytes = new Uint8Array(this.buffer);
+      this.dv = new DataView(this.buffer);
+      this.header32 = new Int32Array(this.buffer, 0, Header.SIZE / 4);
+      for (const p of this.placed) p.field.bind(this.placement(p.offset, p.writeBufferOffset, p.copySize));
+      return;
+    }
     this.buffer = native.map(this.fd, length, true);
     this.bytes = new Uint8Array(this.buffer);
     this.dv = new DataView(this.buffer);
@@ -292,7 +351,7 @@ export class Storage {
   /** msync the mapping: synchronously, or only scheduled with `async`. */
   flush(async = false): void {
     if (this.closed) throw new MmstatsError('ERR_MMSTATS_CLOSED', 'cannot flush: the stats are closed', { path: this.path });
-    native.sync(this.buffer, async);
+    if (!this.memory) native.sync(this.buffer, async);
   }
 
   /** Unmap and close; fields then throw on use. Idempotent. The file stays. */
@@ -302,6 +361,7 @@ export class Storage {
     openStorages.delete(this);
     for (const p of this.placed) p.field.closed = true;
     if (this.format === 2) Atomics.store(this.header32, Header.STATE / 4, FileState.CLOSED);
+    if (this.memory) return;
     native.unmap(this.buffer);
     fs.closeSync(this.fd); // releases the liveness lock
     this.fd = -1;
@@ -311,13 +371,25 @@ export class Storage {
   remove(): void {
     const wasOpen = !this.closed;
     this.close();
-    if (!wasOpen) return;
+    if (!wasOpen || this.memory) return;
     try {
       if (fs.lstatSync(this.path).ino === this.inode) fs.unlinkSync(this.path);
     } catch {
       // Already gone.
     }
   }
+}
+
+let warnedMemory = false;
+
+/** Tell once per process that stats went to memory, and why. */
+function warnMemoryFallback(cause: MmstatsError): void {
+  if (warnedMemory) return;
+  warnedMemory = true;
+  process.emitWarning(`mmstats: stats kept in memory only, no file is written (${cause.message})`, {
+    code: 'MMSTATS_IN_MEMORY',
+    detail: 'The stats work but no reader can see them; fix the cause (space, permission, read-only file system) and reopen.',
+  });
 }
 
 function openError(file: string, e: NodeJS.ErrnoException): MmstatsError {
