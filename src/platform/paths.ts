@@ -84,7 +84,7 @@ export function expandTemplate(template: string, v: TemplateValues): string {
     .replaceAll('{PID}', String(v.pid))
     .replaceAll('{TID}', String(v.tid))
     .replaceAll('{CLASS}', v.className.replace(/[^A-Za-z0-9._-]/g, '_'));
-  if (out.includes('/') || out === '.' || out === '..' || out.includes('\0')) {
+  if (out === '' || out.includes('/') || out === '.' || out === '..' || out.includes('\0')) {
     throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', `file name ${JSON.stringify(out)} must be a plain name, not a path`);
   }
   return out;

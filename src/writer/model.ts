@@ -143,7 +143,7 @@ interface Target {
 /** Paths of the files this thread's open of `className` would use. */
 function resolveFile(className: string, options: OpenOptions): { dir: string; fileName: string; template: string } {
   const dir = options.path ?? defaultStatsDir();
-  const template = options.filename ?? process.env.MMSTATS_FILES ?? DEFAULT_FILENAME;
+  const template = options.filename ?? (process.env.MMSTATS_FILES || DEFAULT_FILENAME); // an empty variable means unset
   const fileName = expandTemplate(template, { cmd: commandName(), pid: process.pid, tid: workerThreadId, className });
   return { dir, fileName, template };
 }
