@@ -429,7 +429,13 @@ def _read_value(f: _File, rec: Dict[str, Any]) -> Tuple[Any, Optional[str]]:
         return (v != 0 if dt == 11 else v), None
     if dt in (DT_STRING, DT_STRUCT, DT_HISTOGRAM):
         block, err = _read_seqlocked(f, rec)
-        return (None, err) if block is None else (_decode_seqlocked(rec, block), None)
+        if block is None:
+            return None, err
+        try:
+            return _decode_seqlocked(rec, block), None
+        except struct.error:
+            # A damaged record: this value cannot be decoded, the rest of the file can.
+            return None, f"value block of {rec['value_size']} bytes is too small for its type"
     return None, None  # an unknown data type: skipped, never guessed at (section 3.1)
 
 
