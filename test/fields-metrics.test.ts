@@ -312,3 +312,22 @@ test('process memory is published on refresh and on its interval, until stopped'
     await reader.end();
   }
 });
+
+test('timers, histograms, averages and memory fields throw ERR_MMSTATS_CLOSED once their stats are closed', () => {
+  const stats = openStats({ name: 'closed', path: tempStatsDir() });
+  const t = stats.add('t', field.timer());
+  const h = stats.add('h', field.histogram());
+  const a = stats.add('a', field.movingAverage());
+  const m = stats.add('m', field.memoryUsage());
+  const mm = stats.add('mm', field.minMax());
+  stats.remove();
+  const closed = (e: unknown) => e instanceof MmstatsError && e.code === 'ERR_MMSTATS_CLOSED';
+  assert.throws(() => t.start(), closed);
+  assert.throws(() => t.record(1), closed);
+  assert.throws(() => t.count, closed);
+  assert.throws(() => h.record(1), closed);
+  assert.throws(() => h.max, closed);
+  assert.throws(() => a.add(1), closed);
+  assert.throws(() => m.start(), closed);
+  assert.throws(() => mm.record(1), closed);
+});

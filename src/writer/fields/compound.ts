@@ -97,9 +97,11 @@ class V2SamplingCounter extends SeqBlock implements SamplingCounterField {
     this.publish();
   }
   get value(): number {
+    if (this.closed) this.useAfterClose();
     return this.n;
   }
   get rate(): number {
+    if (this.closed) this.useAfterClose();
     return this.r;
   }
 }
@@ -162,15 +164,19 @@ class V2MinMax extends SeqBlock implements MinMaxField {
     this.s = endWrite(this.seq, 0, odd);
   }
   get count(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[0]!;
   }
   get min(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[1]!;
   }
   get max(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[2]!;
   }
   get last(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[3]!;
   }
 }

@@ -229,21 +229,27 @@ export class V2Histogram extends SeqBlock implements HistogramField {
   }
 
   get count(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[COUNT]!;
   }
   get sum(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[SUM]!;
   }
   get min(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[MIN]!;
   }
   get max(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[MAX]!;
   }
   get last(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[LAST]!;
   }
   get movingMean(): number {
+    if (this.closed) this.useAfterClose();
     return this.moving ? this.f64[BUCKETS + this.buckets]! : NaN;
   }
 }

@@ -129,6 +129,7 @@ class V2MemoryUsage extends SeqBlock implements MemoryUsageField {
     ) as T;
   }
   get count(): number {
+    if (this.closed) this.useAfterClose();
     return this.f64[0]!;
   }
 }

@@ -163,12 +163,15 @@ class V2Timer extends TimerBase {
     this.h.record(duration);
   }
   get last(): number {
+    if (this.closed) this.useAfterClose();
     return this.h.last;
   }
   get count(): number {
+    if (this.closed) this.useAfterClose();
     return this.h.count;
   }
   get value(): number {
+    if (this.closed) this.useAfterClose();
     return this.h.moving ? this.h.movingMean : this.h.count > 0 ? this.h.sum / this.h.count : NaN;
   }
 }
