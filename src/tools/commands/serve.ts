@@ -26,6 +26,8 @@ Options:
                          a colon-separated list; default the per-user directory)
   --glob PATTERN         file names to serve in each directory (default *.mmstats)
   --max-connections N    connections open at once at most (default 256)
+  --max-open N           stats files kept open at most (default 2048); more
+                         files are opened, read and closed at each read
   -h, --help             show this help
 
 The first line printed is the server's URL. The server reads files only; it
@@ -80,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
       path: { type: 'string', multiple: true },
       glob: { type: 'string' },
       'max-connections': { type: 'string' },
+      'max-open': { type: 'string' },
     },
     true,
   );
@@ -89,12 +92,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   const cfg = serveConfig({ host: values.host, port: values.port, path: [...(values.path ?? []), ...positionals] });
   const maxConnections = numberOption('--max-connections', values['max-connections'], 256, 1, true);
+  const maxOpen = numberOption('--max-open', values['max-open'], 2048, 0, true);
   if (values.glob !== undefined && (values.glob.includes('/') || values.glob === '')) {
     throw new UsageError('--glob is a file name pattern such as *.mmstats, not a path');
   }
   let app: App;
   try {
-    app = await createServer({ host: cfg.host, port: cfg.port, paths: cfg.paths, pattern: values.glob, maxConnections });
+    app = await createServer({ host: cfg.host, port: cfg.port, paths: cfg.paths, pattern: values.glob, maxConnections, maxOpen });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why =
