@@ -153,19 +153,52 @@ test('a value written by another process appears and follows its changes', { ski
   assert.match(timerSummary, /^(p99 [\d.]+ ms|no recent observations)$/);
 });
 
-test('a writer that starts later appears without a reload, and goes when it leaves', { skip: missing }, async () => {
-  await until('the first writer', async () => (await listedPids()).includes(writers[0]!.pid));
-  const navigations: string[] = [];
-  page.on('framenavigated', (f) => navigations.push(f.url()));
-  const late = runScript(LATE_WRITER, { env: { STATS_DIR: dir } });
-  writers.push(late);
-  await late.ready;
-  await until('the late writer in the list', async () => (await listedPids()).includes(late.pid));
-  await until('the late writer’s field', async () => /^\d/.test(await valueText('late.jobs')));
-  await late.call('stop');
-  await late.end();
-  await until('the late writer to leave the list', async () => !(await listedPids()).includes(late.pid));
-  assert.deepEqual(navigations, [], 'the page must not reload');
+/** The status word of the writer rows of `pid` ('' when not listed). */
+function statusOf(pid: number): Promise<string> {
+  return page.evaluate((p) => {
+    for (const li of document.querySelectorAll<HTMLElement>('#writer-list .writer')) {
+      if (new RegExp(`pid ${p}\\b`).test(li.textContent ?? ''))
+        return ['live', 'stale', 'closed', 'error'].find((c) => li.classList.contains(c)) ?? '?';
+    }
+    return '';
+  }, pid);
+}
+
+test(
+  'a writer that starts later appears without a reload, shows as stale when killed, and goes with its file',
+  { skip: missing },
+  async () => {
+    await until('the first writer', async () => (await listedPids()).includes(writers[0]!.pid));
+    const navigations: string[] = [];
+    page.on('framenavigated', (f) => navigations.push(f.url()));
+    const late = runScript(LATE_WRITER, { env: { STATS_DIR: dir } });
+    writers.push(late);
+    const file = (await late.ready) as string;
+    await until('the late writer in the list', async () => (await statusOf(late.pid)) === 'live');
+    await until('the late writer’s field', async () => /^\d/.test(await valueText('late.jobs')));
+    // Killed: it cannot remove its file, which stays behind as stale.
+    late.child.kill('SIGKILL');
+    await late.exited;
+    await until('the late writer to show as stale', async () => (await statusOf(late.pid)) === 'stale');
+    fs.rmSync(file);
+    await until('the late writer to leave the list', async () => !(await listedPids()).includes(late.pid));
+    assert.deepEqual(navigations, [], 'the page must not reload');
+  },
+);
+
+test('a file that is not a stats file shows as an unreadable row and the page goes on', { skip: missing }, async () => {
+  const junk = path.join(dir, 'junk-9-0.mmstats');
+  fs.writeFileSync(junk, '<b>not</b> a stats file');
+  const errorText = () =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('#writer-list .writer.error .writer-error')].map((e) => e.textContent ?? '').join('|'),
+    );
+  await until('the unreadable row', async () => /ERR_MMSTATS_NOT_STATS/.test(await errorText()));
+  assert.equal(await page.evaluate(() => document.querySelectorAll('b').length), 0);
+  await writers[0]!.call('set', 77);
+  await until('values to keep updating', async () => (await valueText('web.temperature')).startsWith('77'));
+  fs.rmSync(junk);
+  await until('the unreadable row to go', async () => (await errorText()) === '');
 });
 
 test('labels, values and help text holding markup are shown as text and create no element', { skip: missing }, async () => {

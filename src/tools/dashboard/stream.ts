@@ -95,6 +95,8 @@ export class UpdateEncoder {
       const id = `${e.path}#error`;
       seen.add(id);
       const code = e.error instanceof MmstatsError ? `${e.error.code}: ` : '';
+      // The row names the file already: keep the message to the reason.
+      const message = e.error.message.startsWith(`${e.path}: `) ? e.error.message.slice(e.path.length + 2) : e.error.message;
       writers.push({
         id,
         file: path.basename(e.path),
@@ -106,7 +108,7 @@ export class UpdateEncoder {
         state: 'error',
         createdMs: 0,
         generation: 0,
-        error: code + e.error.message,
+        error: code + message,
         values: [],
       });
     }

@@ -23,6 +23,8 @@ export function writerLabel(w: WriterState['writer']): string {
 
 type Mode = 'rate' | 'value' | 'quantiles';
 
+/** Writers drawn as their own lines; more are drawn as one sum. */
+const MAX_LINES = 8;
 const SCALED_UNITS = new Set(['seconds', 's', 'bytes']);
 
 interface Card {
@@ -99,9 +101,17 @@ export class Charts {
         QUANTILES.map((q) => q.q),
       );
     } else {
-      names = writers.map((w) => writerLabel(w.writer));
-      colors = writers.map((_, i) => PALETTE[i % PALETTE.length]!);
-      ys = writers.map((w) => (mode === 'rate' ? rates(meta, times, seriesOf(w)) : numbers(meta, seriesOf(w))));
+      const perWriter = writers.map((w) => (mode === 'rate' ? rates(meta, times, seriesOf(w)) : numbers(meta, seriesOf(w))));
+      if (writers.length <= MAX_LINES) {
+        names = writers.map((w) => writerLabel(w.writer));
+        colors = writers.map((_, i) => PALETTE[i % PALETTE.length]!);
+        ys = perWriter;
+      } else {
+        // Too many writers for one line each: one line of their sum (rates add up; gauges sum as the API's default).
+        names = [`Σ ${writers.length} writers`];
+        colors = [PALETTE[0]!];
+        ys = [times.map((_, i) => sumAt(perWriter, i))];
+      }
     }
     const rateUnit = meta.unit ? `${meta.unit}/s` : 'per s';
     setText(card.summary, summarize(mode, ys, rateUnit, meta.unit));
@@ -173,6 +183,16 @@ function summarize(mode: Mode, ys: readonly (number | null)[][], rateUnit: strin
   const total = latest.reduce((a, b) => a + b, 0);
   if (mode === 'rate') return `${formatWithUnit(total, '')} ${rateUnit}`;
   return latest.length > 1 ? `Σ ${formatWithUnit(total, unit)}` : formatWithUnit(total, unit);
+}
+
+/** The sum of the series that have a value at `i` (null when none has). */
+function sumAt(series: readonly (number | null)[][], i: number): number | null {
+  let sum: number | null = null;
+  for (const ys of series) {
+    const v = ys[i];
+    if (v !== null && v !== undefined) sum = (sum ?? 0) + v;
+  }
+  return sum;
 }
 
 /** A y range with some headroom that always includes zero for non-negative data. */

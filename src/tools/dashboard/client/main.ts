@@ -11,6 +11,8 @@ import { History, type WriterState } from './state.js';
 
 /** More charts than this is noise: the page asks for a narrower filter. */
 const MAX_CHARTS = 24;
+/** Writers whose fields the table lists at once. */
+const MAX_GROUPS = 40;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -156,8 +158,13 @@ function matches(f: WireField): boolean {
 function rebuildFields(writers: readonly WriterState[]): void {
   fieldRows = [];
   const groups: HTMLElement[] = [];
+  let hidden = 0;
   for (const s of writers) {
     const shown = s.fields.filter(matches);
+    if (shown.length > 0 && groups.length >= MAX_GROUPS) {
+      hidden++;
+      continue;
+    }
     if (shown.length === 0) continue;
     const tbody = h('tbody');
     for (const f of shown) {
@@ -193,6 +200,8 @@ function rebuildFields(writers: readonly WriterState[]): void {
       ),
     );
   }
+  if (hidden > 0)
+    groups.push(h('p', { class: 'muted', text: `${hidden} more writers: focus on one or narrow the filter to see their fields.` }));
   ui.fields.replaceChildren(...groups);
 }
 
