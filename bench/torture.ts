@@ -186,27 +186,29 @@ on('run', async () => {
   return k - started;
 });
 on('stop', () => { running = false; });
+on('writes', () => k);
 ready(stats.path);
 `;
 
 const READER = `
 const { SnapshotChecker } = await import(env.TORTURE_MODULE);
+const checker = new SnapshotChecker();
+let reader;
+// Counts are cumulative over rounds: each round returns the totals so far.
 on('run', (file, reads, deadline) => {
-  const reader = StatsReader.open(file);
-  const checker = new SnapshotChecker();
+  reader ??= StatsReader.open(file);
   const c = checker.counts;
   while (c.reads < reads) {
     for (let i = 0; i < 256; i++) checker.check(reader.read().fields);
     if (Date.now() > deadline) break;
   }
-  reader.close();
   return c;
 });
 ready(process.pid);
 `;
 
-/** Run one torture round: a writer, `readers` readers, until `reads` or `seconds`. */
-export async function torture(opts: TortureOptions): Promise<TortureResult> {
+/** Run a torture: a writer, `readers` readers, until `reads` or `seconds`; `progress` gets the totals every `roundSeconds`. */
+export async function torture(opts: TortureOptions, progress?: (r: TortureResult) => void, roundSeconds = 60): Promise<TortureResult> {
   const dir = tempStatsDir('mmstats-torture-');
   const env = { TORTURE_MODULE: SELF_URL, TORTURE_FORMAT: String(opts.format), TORTURE_DIR: dir };
   const writer = runScript(WRITER, { env });
@@ -216,31 +218,43 @@ export async function torture(opts: TortureOptions): Promise<TortureResult> {
     for (let i = 0; i < opts.readers; i++) readers.push(runScript(READER, { env }));
     await Promise.all(readers.map((r) => r.ready));
     const started = process.hrtime.bigint();
-    const writes = writer.call('run');
+    const writing = writer.call('run');
     const deadline = Date.now() + opts.seconds * 1000;
     const perReader = Math.ceil(opts.reads / opts.readers);
-    const counts = (await Promise.all(readers.map((r) => r.call('run', file, perReader, deadline)))) as ReaderCounts[];
+    // Rounds, so that a long run reports as it goes and an interrupted one still has figures.
+    let result: TortureResult;
+    for (;;) {
+      const roundEnd = Math.min(deadline, Date.now() + roundSeconds * 1000);
+      const counts = (await Promise.all(readers.map((r) => r.call('run', file, perReader, roundEnd)))) as ReaderCounts[];
+      const writes = (await writer.call('writes')) as number;
+      result = summarise(opts, counts, writes, Number(process.hrtime.bigint() - started) / 1e9);
+      if (counts.every((c) => c.reads >= perReader) || Date.now() >= deadline) break;
+      progress?.(result);
+    }
     await writer.call('stop');
-    const elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const inconsistent = { word: 0, count: 0, text: 0, parts: 0 };
-    for (const c of counts)
-      for (const k of Object.keys(inconsistent) as (keyof typeof inconsistent)[]) inconsistent[k] += c.inconsistent[k];
-    return {
-      ...opts,
-      writes: (await writes) as number,
-      snapshots: sum(counts.map((c) => c.snapshots)),
-      totalReads: sum(counts.map((c) => c.reads)),
-      busy: sum(counts.map((c) => c.busy)),
-      busyBy: mergeCounts(counts.map((c) => c.busyBy)),
-      inconsistent,
-      inconsistentTotal: sum(Object.values(inconsistent)),
-      examples: counts.flatMap((c) => c.examples).slice(0, 5),
-      elapsedSeconds,
-    };
+    await writing;
+    return result;
   } finally {
     for (const r of readers) r.child.kill('SIGKILL');
     writer.child.kill('SIGKILL');
   }
+}
+
+function summarise(opts: TortureOptions, counts: ReaderCounts[], writes: number, elapsedSeconds: number): TortureResult {
+  const inconsistent = { word: 0, count: 0, text: 0, parts: 0 };
+  for (const c of counts) for (const k of Object.keys(inconsistent) as (keyof typeof inconsistent)[]) inconsistent[k] += c.inconsistent[k];
+  return {
+    ...opts,
+    writes,
+    snapshots: sum(counts.map((c) => c.snapshots)),
+    totalReads: sum(counts.map((c) => c.reads)),
+    busy: sum(counts.map((c) => c.busy)),
+    busyBy: mergeCounts(counts.map((c) => c.busyBy)),
+    inconsistent,
+    inconsistentTotal: sum(Object.values(inconsistent)),
+    examples: counts.flatMap((c) => c.examples).slice(0, 5),
+    elapsedSeconds,
+  };
 }
 
 function mergeCounts(list: Record<string, number>[]): Record<string, number> {
@@ -316,7 +330,11 @@ async function main(): Promise<void> {
   }
   const results: TortureResult[] = [];
   for (const format of args.formats) {
-    const r = await torture({ format, reads: args.reads, seconds: args.seconds, readers: args.readers });
+    const progress = (p: TortureResult): void => {
+      if (!args.json)
+        console.log(`  ... ${p.elapsedSeconds.toFixed(0)} s: ${fmt(p.totalReads)} reads, ${p.inconsistentTotal} inconsistent`);
+    };
+    const r = await torture({ format, reads: args.reads, seconds: args.seconds, readers: args.readers }, progress);
     results.push(r);
     if (!args.json) console.log(report(r));
   }
