@@ -248,8 +248,13 @@ test('memory usage records the heap a scope added, in its three forms', async ()
   const MB8 = 8 * 1024 * 1024;
   try {
     const mem = stats.add('alloc', field.memoryUsage({ help: 'memory added per batch' }));
-    // About 16 MB of live heap, kept reachable so no collection takes it back.
-    const grow = () => keep.push(new Array(2_000_000).fill(0).map((_, i) => i + 0.5));
+    // About 20 MB of small live objects, kept reachable so no collection takes them back, and
+    // little garbage (a collection inside a scope can only free the garbage made before it).
+    const grow = () => {
+      const objs: object[] = [];
+      for (let i = 0; i < 400_000; i++) objs.push({ i, half: i / 2, tag: 'x' });
+      keep.push(objs);
+    };
     mem.measure(grow);
     const mark = mem.start();
     grow();
