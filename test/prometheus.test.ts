@@ -126,6 +126,10 @@ describe('/metrics: Prometheus text format and OpenMetrics from real writers', (
     );
     assert.equal(counts.at(-1), 4);
     assert.match(timer.at(-1)!, /le="\+Inf"/);
+    // The timer's moving mean (the original's TimerField value) is a gauge of its own.
+    assert.ok(text.includes('# TYPE latency_moving_mean_seconds gauge\n'));
+    const mean = Number(samples(text, 'latency_moving_mean_seconds')[0]!.split(' ').pop());
+    assert.ok(Math.abs(mean - 2.222 / 4) < 1e-9, `moving mean ${mean}`);
     const info = samples(text, 'motd_info')[0]!;
     assert.ok(info.includes('value="say \\"hi\\"\\nback\\\\slash"'), info);
     assert.ok(text.includes('# TYPE untyped_thing untyped\n'));

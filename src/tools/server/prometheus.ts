@@ -158,6 +158,18 @@ function collect(view: StoreView): { families: Family[]; alive: Series[]; errors
       let fam = byKey.get(key);
       if (!fam) byKey.set(key, (fam = { label: f.label, type, unit, help: f.help || `mmstats field ${f.label}`, series: [], base: '' }));
       fam.series.push({ labels, value });
+      // A histogram's extra values (a timer's moving mean) are gauges of their own: `<label>.<name>`.
+      if (type === 'histogram') {
+        for (const [name, v] of Object.entries((value as HistogramValue).extra ?? {})) {
+          if (typeof v !== 'number') continue;
+          const label = `${f.label}.${name}`;
+          const k = `${label}\u0000gauge\u0000${unit}`;
+          let g = byKey.get(k);
+          if (!g)
+            byKey.set(k, (g = { label, type: 'gauge', unit, help: `${name.replace(/_/g, ' ')} of ${f.label}`, series: [], base: '' }));
+          g.series.push({ labels, value: v });
+        }
+      }
     }
   }
   const errors = view.files

@@ -348,7 +348,9 @@ export class StatsStore {
       }
     }
     const out: FieldRow[] = [];
-    for (const a of aggregateFields(snaps, { gauge: options.gauge, counters: this.tracker })) {
+    // Counter totals that survive departed writers are kept over every file; a glob's subset is summed as it is now.
+    const counters = options.glob === undefined ? this.tracker : undefined;
+    for (const a of aggregateFields(snaps, { gauge: options.gauge, counters })) {
       if (!a.label.startsWith(prefix)) continue;
       const summary = isHistogram(a.value) ? summarizeHistogram(a.value) : undefined;
       out.push({ ...a, value: jsonValue(a.value), ...(summary ? { summary } : {}), byWriter: byLabel.get(a.label) ?? [] });
