@@ -277,7 +277,15 @@ export class StatsReader {
     const m = f.meta;
     const o = m.valueOffset;
     const size = SCALAR_SIZE[m.dataType];
-    if (size === undefined) return this.readSeqlocked(f);
+    if (size === undefined) {
+      // A type from a newer writer: shown without a value. Its bytes are not read, as
+      // they may be anything (an odd word would look like a seqlock being written).
+      if (DATA_TYPE_NAMES[m.dataType] === undefined) return { ...f.info, value: null, error: `unknown data type ${m.dataType}` };
+      if (o % 8 !== 0 || m.valueSize < Seqlocked.PAYLOAD) {
+        return { ...f.info, value: null, error: `value at ${o} (${m.valueSize} bytes) is not an 8-aligned seqlocked block` };
+      }
+      return this.readSeqlocked(f);
+    }
     if (o % size !== 0) return { ...f.info, value: null, error: `value offset ${o} is not aligned to ${size}` };
     const b = this.buffer;
     let value: Value;
