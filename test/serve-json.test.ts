@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runScript, tempStatsDir, waitFor, type ScriptProcess } from './helpers/proc.js';
+import { CLI, runScript, tempStatsDir, waitFor, type ScriptProcess } from './helpers/proc.js';
 import { getJson, rawGet, startServe, type ServeProcess } from './helpers/serve.js';
 
 /** A writer with a counter, a gauge, a string and a histogram, driven by the test. */
@@ -255,6 +256,42 @@ describe('mmstats serve: files that come, go and break', () => {
     } finally {
       await srv.stop();
       await Promise.all([w1.end(), w2.end()]);
+    }
+  });
+
+  test('a stats directory that does not exist yet is served as soon as it appears', async () => {
+    const parent = tempStatsDir();
+    const dir = path.join(parent, 'later');
+    const srv = await startServe(['--port', '0', '--path', dir]);
+    try {
+      assert.deepEqual((await getJson(`${srv.url}files/`)).body.files, []);
+      fs.mkdirSync(dir, { mode: 0o700 });
+      const w = runScript(WRITER, { env: { DIR: dir } });
+      const file = await w.ready;
+      await waitFor(async () => (await getJson(`${srv.url}files/`)).body.files.includes(file), 10_000, 'the file in the new directory');
+      await w.end();
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('a port in use exits 1 saying so; bad options are usage errors (exit 2)', async () => {
+    const srv = await startServe(['--port', '0', '--path', tempStatsDir()]);
+    try {
+      const port = new URL(srv.url).port;
+      const busy = spawnSync(process.execPath, [CLI, 'serve', '--port', port, '--path', tempStatsDir()], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(busy.status, 1);
+      assert.match(busy.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use`));
+    } finally {
+      await srv.stop();
+    }
+    for (const args of [['--port', 'x'], ['--port', '70000'], ['--max-connections', '0'], ['--glob', 'a/b'], ['--nope']]) {
+      const r = spawnSync(process.execPath, [CLI, 'serve', ...args], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /see: mmstats serve --help/);
     }
   });
 });
