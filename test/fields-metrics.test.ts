@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { field, openStats, MmstatsError, type FieldSpec } from '../src/index.js';
+import { defineModel, field, openStats, MmstatsError, type FieldSpec } from '../src/index.js';
 import { runScript, tempStatsDir, waitFor, type ScriptProcess } from './helpers/proc.js';
 
 /** A reader process: `read(file)` returns every non-default field with its exposed values. */
@@ -335,4 +335,42 @@ test('timers, histograms, averages and memory fields throw ERR_MMSTATS_CLOSED on
   assert.throws(() => a.add(1), closed);
   assert.throws(() => m.start(), closed);
   assert.throws(() => mm.record(1), closed);
+});
+
+test('a model declares the metric fields and its instance exposes them typed, read by another process', async () => {
+  const Api = defineModel(
+    'Api',
+    {
+      latency: field.timer({ help: 'request latency' }),
+      sizes: field.histogram({ buckets: [100, 1000, 10_000], unit: 'bytes' }),
+      load: field.movingAverage({ size: 10 }),
+      hits: field.samplingCounter(),
+      depth: field.minMax(),
+    },
+    { prefix: 'api.' },
+  );
+  const reader = await startReader();
+  const stats = Api.open({ path: tempStatsDir() });
+  try {
+    stats.latency.record(0.25);
+    stats.sizes.record(512);
+    stats.load.add(3);
+    stats.hits.incr(2);
+    stats.depth.record(7);
+    const got = (await reader.call('read', stats.path)) as Read;
+    assert.deepEqual(Object.keys(got), ['api.latency', 'api.sizes', 'api.load', 'api.hits', 'api.depth']);
+    assert.deepEqual(
+      Object.values(got).map((f) => f.kind),
+      ['timer', 'histogram', 'average', 'counter', 'gauge'],
+    );
+    assert.equal(got['api.latency']!.named.max, 0.25);
+    assert.equal(got['api.sizes']!.unit, 'bytes');
+    assert.deepEqual(got['api.sizes']!.value.buckets, [{ le: 1000, count: 1 }]);
+    assert.equal(got['api.load']!.value.mean, 3);
+    assert.equal(got['api.hits']!.value.count, 2);
+    assert.deepEqual(got['api.depth']!.value, { count: 1, min: 7, max: 7, last: 7 });
+  } finally {
+    stats.remove();
+    await reader.end();
+  }
 });
