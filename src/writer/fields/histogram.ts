@@ -18,7 +18,7 @@
  *
  * A record is one seqlocked write of count, sum, min, max, last, one bucket and,
  * if asked, a moving mean of the last N values; it allocates nothing. NaN is not
- * recorded. In the file (DataType.HISTOGRAM): the five scalars, the bucket counts,
+ * recorded; +Infinity counts in the last bucket (and makes the sum infinite). In the file (DataType.HISTOGRAM): the five scalars, the bucket counts,
  * then any extra float64 values, each named by a part of the record.
  */
 import { DataType, HISTOGRAM_SCALARS, Kind, RecordFlags, Seqlocked, histogramValueSize, type PartMeta } from '../../format/v2.js';
