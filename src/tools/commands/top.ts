@@ -279,7 +279,8 @@ function render(line: Line, cols: number, paint: Painter): string {
 }
 
 const ENTER = '\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J';
-const LEAVE = '\x1b[0m\x1b[?25h\x1b[?1049l';
+// Cursor shown after leaving the alternate screen: some terminals restore the mode saved on entry.
+const LEAVE = '\x1b[0m\x1b[?1049l\x1b[?25h';
 
 /** Run `mmstats top`. */
 export async function run(argv: string[]): Promise<number> {
