@@ -13,10 +13,11 @@ const Web = defineModel('Web', {
   inflight: field.gauge(),
   url: field.string({ size: 64 }),
   latency: field.histogram({ buckets: [0.01, 0.1, 1], unit: 'seconds' }),
+  wait: field.timer(),
 }, { prefix: 'web.' });
 const s = Web.open({ path: env.DIR });
 on('set', (n, g, u) => { s.requests.incr(n); s.inflight.set(g); s.url.set(u); });
-on('record', (...vals) => { for (const v of vals) s.latency.record(v); });
+on('record', (...vals) => { for (const v of vals) { s.latency.record(v); s.wait.record(v); } });
 on('add', (name, value) => { s.add(name, field.gauge()).set(value); });
 ready(s.path);
 `;
@@ -95,12 +96,12 @@ describe('mmstats serve: the JSON API over real writer processes', () => {
     const h = body['web.latency'];
     assert.equal(h.count, 6);
     assert.deepEqual(
-      h.buckets.map((x: { le: unknown; count: number }) => [x.le, x.count]),
+      h.buckets.map((x: { lo: unknown; le: unknown; count: number }) => [x.lo, x.le, x.count]),
       [
-        [0.01, 1],
-        [0.1, 3],
-        [1, 1],
-        ['+Inf', 1],
+        ['-Inf', 0.01, 1],
+        [0.01, 0.1, 3],
+        [0.1, 1, 1],
+        [1, '+Inf', 1],
       ],
     );
     assert.ok(h.summary.percentiles.p50 > 0.01 && h.summary.percentiles.p50 <= 0.1, `p50 ${h.summary.percentiles.p50}`);
@@ -151,6 +152,13 @@ describe('mmstats serve: the JSON API over real writer processes', () => {
     assert.equal(lat.summary.count, 6);
     assert.deepEqual(Object.keys(lat.summary.percentiles), ['p50', 'p90', 'p99', 'p99.9']);
     assert.ok(fields.every((f: { label: string }) => f.label.startsWith('web.')));
+    // A log-linear timer has thousands of buckets: JSON lists the non-empty ones, percentiles use them all.
+    const wait = byLabel.get('web.wait') as any;
+    assert.equal(wait.kind, 'timer');
+    assert.equal(wait.value.count, 6);
+    assert.ok(wait.value.buckets.length <= 5, `${wait.value.buckets.length} buckets`);
+    const p50 = wait.summary.percentiles.p50;
+    assert.ok(Math.abs(p50 - 0.05) / 0.05 < 0.01, `timer p50 ${p50}`);
     const max = (await getJson(`${srv.url}api/fields?prefix=web.inflight&gauge=max`)).body.fields[0];
     assert.equal(max.value, 4);
     assert.equal((await getJson(`${srv.url}api/fields?gauge=median`)).status, 400);

@@ -379,15 +379,25 @@ export function isHistogram(v: unknown): v is HistogramValue {
 /**
  * A value made safe for JSON: a bigint beyond 2^53 becomes a decimal string, a
  * non-finite number (a histogram's +Infinity bound) becomes `"+Inf"`, `"-Inf"` or
- * `"NaN"`, as in Prometheus.
+ * `"NaN"`, as in Prometheus. A histogram lists only its non-empty buckets (a
+ * log-linear one has thousands), each with its lower bound `lo` as well as `le`.
  */
 export function jsonValue(v: unknown): unknown {
+  if (isHistogram(v)) {
+    const buckets: { lo: unknown; le: unknown; count: number }[] = [];
+    let lo = -Infinity;
+    for (const b of v.buckets) {
+      if (b.count !== 0) buckets.push({ lo: jsonValue(lo), le: jsonValue(b.le), count: b.count });
+      lo = b.le;
+    }
+    return { ...(jsonValue({ ...v, buckets: undefined }) as object), buckets };
+  }
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   if (typeof v === 'number') return Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
   if (Array.isArray(v)) return v.map(jsonValue);
   if (typeof v === 'object' && v !== null) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = jsonValue(x);
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = jsonValue(x);
     return out;
   }
   return v;
