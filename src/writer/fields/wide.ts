@@ -157,6 +157,10 @@ function encodeCut(value: string, dest: Uint8Array): number {
   return encoder.encodeInto(value, dest).written;
 }
 
+function notAString(label: string, value: unknown): never {
+  throw new TypeError(`field ${label} takes a string, not ${value === null ? 'null' : typeof value}`);
+}
+
 class V2String extends Field implements StringField {
   seq!: Int32Array;
   len!: Uint32Array;
@@ -183,6 +187,8 @@ class V2String extends Field implements StringField {
   }
   set(value: string): void {
     if (this.closed) this.useAfterClose();
+    // Checked before the sequence goes odd: a throw mid-write would leave it odd for good.
+    if (typeof value !== 'string') notAString(this.label, value);
     const odd = beginWrite(this.seq, 0, this.s);
     const n = encodeCut(value, this.payload);
     this.payload.fill(0, n);
@@ -218,6 +224,7 @@ class V1String extends Field implements StringField {
   }
   set(value: string): void {
     if (this.closed) this.useAfterClose();
+    if (typeof value !== 'string') notAString(this.label, value);
     const n = encodeCut(value, this.payload);
     this.payload.fill(0, n); // NUL-padded, as the original
     this.shadow = decoder.decode(this.payload.slice(0, n));
