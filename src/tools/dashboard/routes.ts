@@ -56,6 +56,9 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
+/** Bytes of unsent updates a stream may hold before ticks are skipped for it. */
+const MAX_BUFFERED = 1 << 20;
+
 interface Asset {
   readonly body: Buffer;
   readonly type: string;
@@ -143,6 +146,8 @@ class Broadcaster {
   private send(tick: { t: number; result: ReadResult }, clients: Iterable<{ res: ServerResponse; encoder: UpdateEncoder }>): void {
     for (const c of clients) {
       if (c.res.writableEnded || c.res.destroyed) continue;
+      // A page that does not keep up skips ticks rather than piling them up in memory.
+      if (c.res.writableLength > MAX_BUFFERED) continue;
       const update = c.encoder.encode(tick.t, this.host.paths ?? [], tick.result);
       c.res.write(`event: update\ndata: ${JSON.stringify(update)}\n\n`);
     }
