@@ -170,3 +170,31 @@ describe('/metrics: Prometheus text format and OpenMetrics from real writers', (
     assert.ok(plain.type.startsWith('text/plain'));
   });
 });
+
+describe('/metrics for files in the original format (v1)', () => {
+  test('v1 numbers are untyped series and strings info series, labelled from the file name', async () => {
+    const dir = tempStatsDir();
+    const w = runScript(
+      `
+      const Old = defineModel('Old', { hits: field.counter(), name: field.string({ size: 16 }) }, { prefix: 'old.' });
+      const s = Old.open({ path: env.DIR, format: 1 });
+      s.hits.incr(12); s.name.set('legacy');
+      ready(s.path);
+      `,
+      { env: { DIR: dir } },
+    );
+    await w.ready;
+    const srv = await startServe(['--port', '0', '--path', dir]);
+    try {
+      const { text } = await scrape(srv.url);
+      assert.ok(text.includes('# TYPE old_hits untyped\n'), text);
+      assert.ok(samples(text, 'old_hits').includes(`old_hits{cmd="writer",model="Old",pid="${w.pid}",tid="${w.pid}"} 12`), text);
+      assert.ok(samples(text, 'old_name_info').some((l) => l.includes('value="legacy"')));
+      const stats = (await (await fetch(`${srv.url}stats/old.hits`)).json()) as Record<string, unknown>;
+      assert.deepEqual(stats, { 'old.hits': [12] });
+    } finally {
+      await srv.stop();
+      await w.end();
+    }
+  });
+});
