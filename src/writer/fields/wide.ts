@@ -338,8 +338,12 @@ export class V2Struct<P extends string> extends Field implements CompoundField<P
   publish(): void {
     if (this.closed) this.useAfterClose();
     const odd = beginWrite(this.seq, 0, this.s);
-    this.copyParts(this.f64, this.current);
-    this.s = endWrite(this.seq, 0, odd);
+    try {
+      this.copyParts(this.f64, this.current);
+    } finally {
+      // Even when a part throws (a bigint from plain JavaScript): an odd sequence would stay odd for good.
+      this.s = endWrite(this.seq, 0, odd);
+    }
   }
   get value(): Readonly<Record<P, number>> {
     return this.current;
