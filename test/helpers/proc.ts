@@ -17,11 +17,15 @@ export const ENTRY_URL = pathToFileURL(path.join(DIST, 'src', 'index.js')).href;
 /** The compiled CLI. */
 export const CLI = path.join(DIST, 'src', 'tools', 'cli.js');
 
+const tempDirs = new Set<string>();
+
 /** A fresh stats directory, mode 0700, removed at process exit. */
 export function tempStatsDir(prefix = 'mmstats-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.chmodSync(dir, 0o700);
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  // One exit listener for all of them: a test file may make dozens.
+  if (tempDirs.size === 0) process.once('exit', () => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  tempDirs.add(dir);
   return dir;
 }
 
