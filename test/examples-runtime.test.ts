@@ -1,0 +1,183 @@
+/**
+ * The runtime examples run as real programs: the WebStats server answers real
+ * requests, the worker-threads and cluster examples count, and a reader in this
+ * process aggregates their files per process and across processes.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { test } from 'node:test';
+import { StatsReader, aggregateFields, readAll, type Snapshot } from '../src/index.js';
+import { DIST, startCli, tempStatsDir, waitFor, type CliProcess } from './helpers/proc.js';
+
+const example = (name: string) => path.join(DIST, 'examples', `${name}.js`);
+
+/** Start an example program and wait for its first JSON line. */
+async function start(name: string, args: string[], dir: string): Promise<{ p: CliProcess; info: any }> {
+  const p = startCli(args, { script: example(name), env: { MMSTATS_PATH: dir } });
+  const line = await waitFor(
+    () => {
+      if (p.child.exitCode !== null) throw new Error(`${name} exited (${p.child.exitCode}): ${p.stderr()}`);
+      return p
+        .stdout()
+        .split('\n')
+        .find((l) => l.startsWith('{'));
+    },
+    30_000,
+    `${name} to start`,
+  );
+  return { p, info: JSON.parse(line!) };
+}
+
+/** SIGTERM a program and check that it ends on its own, cleanly. */
+async function stop(p: CliProcess): Promise<void> {
+  p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+  const r = await p.exited;
+  clearTimeout(timer);
+  assert.equal(r.code, 0, `exit code; stderr: ${r.stderr}`);
+}
+
+function get(url: string, method = 'GET'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function value(s: Snapshot, label: string): any {
+  return s.fields.find((f) => f.label === label)?.value;
+}
+
+function aggregated(snaps: readonly Snapshot[], label: string): any {
+  return aggregateFields(snaps).find((f) => f.label === label)?.value;
+}
+
+test('webstats example: the original WebStats labels count real requests by status class', { timeout: 60_000 }, async () => {
+  const dir = tempStatsDir();
+  const { p, info } = await start('webstats', ['0'], dir);
+  try {
+    const t0 = Date.now() / 1000;
+    const statuses = [];
+    for (const [url, method] of [
+      ['', 'GET'],
+      ['', 'GET'],
+      ['old', 'GET'],
+      ['error', 'GET'],
+      ['nope', 'GET'],
+      ['nope/too', 'GET'],
+      ['', 'POST'],
+    ]) {
+      statuses.push(await get(info.url + url, method));
+    }
+    assert.deepEqual(statuses, [200, 200, 301, 500, 404, 404, 200]);
+    const s = await waitFor(
+      () => {
+        const r = StatsReader.open(info.stats);
+        try {
+          const s = r.read();
+          return value(s, 'web.stats.requests') === 7 && value(s, 'web.stats.active') === 0 ? s : undefined;
+        } finally {
+          r.close();
+        }
+      },
+      10_000,
+      'the requests to be counted',
+    ).then((x) => x!);
+    assert.equal(value(s, 'web.stats.status.2XX'), 3);
+    assert.equal(value(s, 'web.stats.status.3XX'), 1);
+    assert.equal(value(s, 'web.stats.status.4XX'), 2);
+    assert.equal(value(s, 'web.stats.status.5XX'), 1);
+    assert.equal(value(s, 'web.stats.requests.GET'), 6);
+    assert.equal(value(s, 'web.stats.requests.POST'), 1);
+    const last = value(s, 'web.stats.timers.last_hit');
+    assert.ok(last >= t0 - 1 && last <= Date.now() / 1000 + 1, `last hit ${last}`);
+    assert.equal(value(s, 'web.stats.duration').count, 7);
+  } finally {
+    await stop(p);
+  }
+  assert.equal(fs.existsSync(info.stats), false, 'the example removes its file when stopped');
+});
+
+test('workers example: two processes of 3 threads each, aggregated per process and across processes', { timeout: 120_000 }, async () => {
+  const dir = tempStatsDir();
+  const jobs = 10_000;
+  const runs = [await start('workers', ['3', String(jobs), '--hold'], dir), await start('workers', ['3', String(jobs), '--hold'], dir)];
+  try {
+    const { snapshots, errors } = readAll([dir]);
+    assert.deepEqual(errors, []);
+    // Each process: 3 thread files and 1 shared file.
+    for (const { info } of runs) {
+      const mine = snapshots.filter((s) => s.writer.pid === info.pid);
+      assert.equal(mine.length, 4);
+      const shared = mine.filter((s) => s.writer.shared);
+      assert.equal(shared.length, 1);
+      assert.equal(value(shared[0]!, 'totals.jobs'), 3 * jobs, 'the shared counter is exact');
+      assert.equal(value(shared[0]!, 'totals.threads'), 3);
+      const threads = mine.filter((s) => !s.writer.shared);
+      assert.deepEqual(
+        threads.map((s) => value(s, 'work.jobs')),
+        [jobs, jobs, jobs],
+      );
+      assert.equal(new Set(threads.map((s) => s.writer.threadId)).size, 3, 'one file per thread');
+      assert.equal(aggregated(threads, 'work.jobs'), 3 * jobs, 'per process: the threads add up');
+      for (const t of threads) assert.ok(value(t, 'nodejs.heap.used') > 0, 'each thread publishes its own heap');
+      assert.deepEqual(info.aggregate['work.jobs'], 3 * jobs, 'the example’s own reader agrees');
+    }
+    // Across processes: counters add up over every file, per-thread and shared alike.
+    assert.equal(aggregated(snapshots, 'work.jobs'), 6 * jobs);
+    assert.equal(aggregated(snapshots, 'totals.jobs'), 6 * jobs);
+    assert.equal(aggregated(snapshots, 'work.took').count, 6 * jobs, 'timers merge bucket by bucket');
+  } finally {
+    for (const { p } of runs) await stop(p);
+  }
+  assert.deepEqual(fs.readdirSync(dir), [], 'every file is removed when the programs end');
+});
+
+test(
+  'cluster example: per-process HTTP files and one cluster-wide counter, exact with no message passing',
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempStatsDir();
+    const { p, info } = await start('cluster', ['3', '0'], dir);
+    try {
+      assert.equal(info.workers.length, 3);
+      const n = 60;
+      const statuses = await Promise.all(Array.from({ length: n }, () => get(info.url)));
+      assert.ok(statuses.every((s) => s === 200));
+      const snaps = await waitFor(
+        () => {
+          const { snapshots } = readAll([dir]);
+          const http = snapshots.filter((s) => value(s, 'http.requests') !== undefined);
+          return http.length === 3 && aggregated(http, 'http.active') === 0 && aggregated(http, 'http.requests') === n
+            ? snapshots
+            : undefined;
+        },
+        20_000,
+        'every request to be counted',
+      ).then((x) => x!);
+      const shared = snaps.filter((s) => s.writer.shared);
+      assert.equal(shared.length, 1);
+      assert.equal(shared[0]!.writer.pid, info.primary, 'the primary owns the cluster-wide file');
+      assert.equal(value(shared[0]!, 'site.hits'), n, 'every worker counted into the one file, exactly');
+      assert.equal(value(shared[0]!, 'site.workers'), 3);
+      // Per process: each worker has its own HTTP and runtime files.
+      const byPid = new Map<number, Snapshot[]>();
+      for (const s of snaps.filter((x) => !x.writer.shared)) byPid.set(s.writer.pid, [...(byPid.get(s.writer.pid) ?? []), s]);
+      assert.deepEqual([...byPid.keys()].sort(), [info.primary, ...info.workers].sort());
+      let total = 0;
+      for (const pid of info.workers) total += aggregated(byPid.get(pid)!, 'http.requests') ?? 0;
+      assert.equal(total, n);
+      assert.equal(aggregated(snaps, 'http.status.2XX'), n);
+      assert.ok(aggregated(snaps, 'nodejs.process.rss') > 0);
+    } finally {
+      await stop(p);
+    }
+    await waitFor(() => fs.readdirSync(dir).length === 0, 20_000, 'the cluster to remove its files');
+  },
+);
