@@ -170,6 +170,12 @@ export class Storage {
           path: file,
         });
       }
+      // Truncating a file with other links, or one that holds something else, would destroy data elsewhere.
+      if (st.nlink > 1 || !looksLikeStats(fd, st.size)) {
+        fs.closeSync(fd);
+        const why = st.nlink > 1 ? 'has other hard links' : 'is not a stats file';
+        throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', `an existing file of that name ${why}; not overwriting it`, { path: file });
+      }
       if (!native.lockExclusive(fd)) {
         const pid = st.size >= Header.SIZE ? readPid(fd) : undefined;
         fs.closeSync(fd);
@@ -400,6 +406,14 @@ function openError(file: string, e: NodeJS.ErrnoException): MmstatsError {
     });
   }
   return new MmstatsError('ERR_MMSTATS_IO', `cannot create the stats file: ${e.message}`, { path: file, cause: e });
+}
+
+/** A stats file of either format, or one its writer died making (empty or zeros so far). */
+function looksLikeStats(fd: number, size: number): boolean {
+  if (size === 0) return true;
+  const head = Buffer.alloc(8);
+  const n = fs.readSync(fd, head, 0, 8, 0);
+  return head[0] === V1_VERSION || head.subarray(0, n).every((b) => b === 0) || (n === 8 && head.equals(Buffer.from(MAGIC)));
 }
 
 function readPid(fd: number): number | undefined {
