@@ -19,6 +19,8 @@
 
 export const V1_VERSION = 0x01;
 export const V1_UNBUFFERED = 0xff;
+/** A reader refuses a v1 file with more fields than this (the v2 limit too). */
+export const V1_MAX_FIELDS = 1_000_000;
 
 /** Sizes of the Python `struct` codes the original used (native size, no alignment). */
 export const V1_CODE_SIZE: Readonly<Record<string, number>> = {
@@ -109,6 +111,8 @@ export function decodeV1Fields(bytes: Uint8Array, limit: number): V1FieldLayout[
   while (p + 2 <= limit) {
     const labelLen = dv.getUint16(p, true);
     if (labelLen === 0) break;
+    // Fields can be 7 bytes: without a cap a large hostile file costs gigabytes and minutes.
+    if (fields.length >= V1_MAX_FIELDS) throw new V1Violation(`more than ${V1_MAX_FIELDS} fields: not a real stats file`);
     if (p + 2 + labelLen + 2 > limit) throw new V1Violation(`field at ${p}: label runs past the end of the file`);
     const label = utf8Lenient.decode(bytes.subarray(p + 2, p + 2 + labelLen));
     let q = p + 2 + labelLen;
