@@ -20,6 +20,7 @@ import { constants as perfConstants, monitorEventLoopDelay, performance, Perform
 import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 import { MmstatsError } from '../errors.js';
+import * as native from '../native/index.js';
 import type { Field, FieldSpec } from '../writer/field.js';
 import { field } from '../writer/fields/index.js';
 import type { HistogramField } from '../writer/fields/histogram.js';
@@ -74,8 +75,12 @@ const GC_KINDS: ReadonlyMap<number, string> = new Map([
 const DELAY_HISTOGRAM = { lowest: 1e-4, highest: 100, precision: 4 } as const;
 /** The histogram of GC pauses: 10 µs to about 10 s. */
 const GC_HISTOGRAM = { lowest: 1e-5, highest: 10, precision: 4 } as const;
-/** At most this many percentile steps rebuild one interval's delay samples. */
-const DELAY_STEPS = 200;
+/**
+ * Percentiles asked of the delay monitor besides the ones it reports on its own
+ * (0, 50, 75, 87.5 ... 100): each call walks the monitor's HDR histogram, so they
+ * are few; these split the lower half into deciles.
+ */
+const EXTRA_PERCENTILES = [10, 20, 30, 40];
 
 const NS = 1e-9;
 
@@ -84,14 +89,17 @@ function spaceName(name: string): string {
   return name.replace(/_space$/, '').replace(/[^A-Za-z0-9_]/g, '_');
 }
 
-/** Linux `/proc/self/status` values in bytes (VmSize, VmData), or undefined elsewhere. */
-function procStatus(): { virtual: number; data: number } | undefined {
+/**
+ * Virtual memory and data segment sizes in bytes from Linux `/proc/self/statm`
+ * (cheaper to read than `/proc/self/status`), or undefined elsewhere.
+ */
+function procStatm(): { virtual: number; data: number } | undefined {
   try {
-    const text = fs.readFileSync('/proc/self/status', 'latin1');
-    const kb = (key: string) => Number(/^(\S+):\s+(\d+) kB$/m.exec(text.slice(text.indexOf(`${key}:`)))?.[2] ?? NaN) * 1024;
-    const virtual = kb('VmSize');
-    const data = kb('VmData');
-    return Number.isFinite(virtual) ? { virtual, data } : undefined;
+    const f = fs.readFileSync('/proc/self/statm', 'latin1').split(' ');
+    const page = native.pageSize();
+    const virtual = Number(f[0]) * page;
+    const data = Number(f[5]) * page;
+    return Number.isFinite(virtual) && Number.isFinite(data) ? { virtual, data } : undefined;
   } catch {
     return undefined;
   }
@@ -229,7 +237,7 @@ class Runtime implements RuntimeMetrics {
           this.proc.maxFds = g('process.max_fds', `soft limit on open file descriptors${pt}`, 'descriptors');
           this.proc.maxFds.set(maxFds()!);
         }
-        if (procStatus() !== undefined) {
+        if (procStatm() !== undefined) {
           this.proc.virtual = g('process.virtual_memory', `virtual memory size${pt}`, 'bytes');
           this.proc.data = g('process.heap', `data segment size (VmData)${pt}`, 'bytes');
         }
@@ -261,9 +269,9 @@ class Runtime implements RuntimeMetrics {
   }
 
   private space(raw: string) {
-    const name = spaceName(raw);
     let s = this.spaces.get(raw);
     if (!s) {
+      const name = spaceName(raw);
       const t = ' (this thread)';
       const g = (part: string, help: string) =>
         this.add(`heap.space.${name}.${part}`, (label) => field.gauge({ label, help: help + t, unit: 'bytes' }));
@@ -327,7 +335,7 @@ class Runtime implements RuntimeMetrics {
       pr.cpuTotal.value = (cpu.user + cpu.system) / 1e6;
       pr.rss.set(m.rss);
       if (pr.fds) pr.fds.set(openFds() ?? 0);
-      const st = pr.virtual ? procStatus() : undefined;
+      const st = pr.virtual ? procStatm() : undefined;
       if (st) {
         pr.virtual!.set(st.virtual);
         pr.data!.set(st.data);
@@ -353,14 +361,16 @@ class Runtime implements RuntimeMetrics {
       g.p90.set(d(h.percentile(90)));
       g.p99.set(d(h.percentile(99)));
       // Rebuild the interval's samples from the monitor's percentiles (HDR, 3 significant
-      // digits), so the histogram in the file holds every sample since the start.
+      // digits): the samples between two percentiles are recorded at the upper one's value,
+      // so the histogram in the file holds every sample since the start, none lower than it was.
+      const points = new Map<number, number>(h.percentiles);
+      for (const p of EXTRA_PERCENTILES) points.set(p, h.percentile(p));
       const n = h.count;
-      const steps = Math.min(n, DELAY_STEPS);
       let done = 0;
-      for (let i = 1; i <= steps; i++) {
-        const upto = Math.round((n * i) / steps);
-        const v = d(h.percentile((100 * i) / steps));
-        for (; done < upto; done++) this.delay.record(v);
+      for (const [p, v] of [...points].sort((x, y) => x[0] - y[0])) {
+        const upto = p >= 100 ? n : Math.round((n * p) / 100);
+        const delay = d(v);
+        for (; done < upto; done++) this.delay.record(delay);
       }
       h.reset();
     }
