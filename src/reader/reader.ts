@@ -237,7 +237,15 @@ export class StatsReader {
   /** Parse records published since the last look. */
   private refreshLayout(): void {
     if (this.format === 1) {
-      this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
+      try {
+        this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
+      } catch (err) {
+        // A field appended while the file grew runs past this mapping: remap and look again.
+        const mapped = this.bytes.length;
+        this.checkSize();
+        if (this.bytes.length === mapped) throw err;
+        this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
+      }
       return;
     }
     const count = Atomics.load(this.i32, Header.FIELD_COUNT / 4) >>> 0;
