@@ -149,3 +149,57 @@ for (const format of [2, 1] as const) {
     }
   });
 }
+
+for (const format of [2, 1] as const) {
+  test(`format ${format}: a reader reading in a loop while the writer adds fields and grows the file never sees an error`, async () => {
+    const dir = tempStatsDir();
+    const w = runScript(
+      `
+const stats = openStats({ name: 'Race', path: env.DIR, format: ${format}, defaultFields: false });
+let n = 0;
+let stop = false;
+on('stop', () => { stop = true; return n; });
+ready(stats.path);
+// Add fields in small bursts, yielding between them so the test can talk to us.
+const grow = () => {
+  if (stop || n >= 3000) return;
+  for (let i = 0; i < 20; i++, n++) stats.add('f' + n, field.string({ size: 200 })).set('v' + n);
+  setImmediate(grow);
+};
+grow();
+`,
+      { env: { DIR: dir } },
+    );
+    try {
+      const file: string = await w.ready;
+      const r = StatsReader.open(file);
+      const errors: string[] = [];
+      let reads = 0;
+      let last = 0;
+      try {
+        const end = Date.now() + 3000;
+        while (Date.now() < end && last < 3000) {
+          try {
+            const snap = r.read();
+            last = snap.fields.length;
+            // Every field but the newest was set before the next was added; the newest may not be set yet.
+            for (let i = 0; i < snap.fields.length - 1; i++) {
+              if (snap.fields[i]!.value !== 'v' + i) errors.push(`field f${i} = ${String(snap.fields[i]!.value)}`);
+            }
+          } catch (err) {
+            errors.push(String((err as Error).message));
+          }
+          reads++;
+          if (reads % 50 === 0) await new Promise((res) => setImmediate(res));
+        }
+      } finally {
+        r.close();
+      }
+      const added: number = await w.call('stop');
+      assert.deepEqual(errors.slice(0, 5), [], `${errors.length} of ${reads} reads failed`);
+      assert.ok(added > 0 && reads > 0);
+    } finally {
+      await w.end();
+    }
+  });
+}
