@@ -107,10 +107,12 @@ export class Charts {
         colors = writers.map((_, i) => PALETTE[i % PALETTE.length]!);
         ys = perWriter;
       } else {
-        // Too many writers for one line each: one line of their sum (rates add up; gauges sum as the API's default).
-        names = [`Σ ${writers.length} writers`];
+        // Too many writers for one line each: one line of their sum. Rates add up; gauges
+        // sum over live writers, the API's default gauge rule.
+        const counted = perWriter.filter((_, k) => mode === 'rate' || writers[k]!.writer.alive);
+        names = [`Σ ${counted.length} writers`];
         colors = [PALETTE[0]!];
-        ys = [times.map((_, i) => sumAt(perWriter, i))];
+        ys = [times.map((_, i) => sumAt(counted, i))];
       }
     }
     const rateUnit = meta.unit ? `${meta.unit}/s` : 'per s';
