@@ -154,3 +154,27 @@ test('poll picks up writers that start and drops writers that stop, and no chang
     await Promise.all([first.end(), second?.end()]);
   }
 });
+
+test('poll shows the change of v1 numbers per line, as the original pollstats did', async () => {
+  const dir = tempStatsDir();
+  const w = runScript(
+    `const stats = openStats({ name: 'Old', path: env.DIR, format: 1 });
+     const n = stats.add('old.count', field.uint32());
+     let v = 0;
+     setInterval(() => n.set((v += 10)), 10);
+     ready(stats.path);`,
+    { env: { DIR: dir } },
+  );
+  await w.ready;
+  try {
+    const r = await runCli(['poll', '--json', '-d', '0.4', '-c', '2', 'old.count,sys.pid', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const l of jsonLines(r.stdout)) {
+      // 10 every 10 ms: about 1000 per second of the line's interval.
+      within(l.values['old.count'], 1000 * l.seconds * 0.4, 1000 * l.seconds * 1.4 + 100, 'old.count per line');
+      assert.equal(l.values['sys.pid'], 0, 'an unchanged number shows no change');
+    }
+  } finally {
+    await w.end();
+  }
+});

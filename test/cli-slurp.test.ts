@@ -10,6 +10,8 @@ const stats = openStats({ name: 'Web', path: env.DIR });
 const requests = stats.add('web.requests', field.counter({ unit: 'requests', help: 'requests served' }));
 const load = stats.add('web.load', field.gauge());
 const url = stats.add('web.url', field.string({ size: 64 }));
+const latency = stats.add('web.latency', field.histogram({ unit: 'seconds' }));
+for (const v of [1, 2, 3, 4]) latency.record(v);
 on('set', (n, l, u) => { requests.incr(n); load.set(l); url.set(u); });
 ready(stats.path);
 `;
@@ -40,13 +42,17 @@ describe('mmstats slurp', () => {
     assert.equal(r.code, 1, r.stderr);
     const lines = r.stdout.split('\n');
     const head = lines.indexOf(`==> ${file}`);
-    assert.ok(head >= 0, r.stdout);
+    assert.ok(head >= 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
     assert.match(lines[head + 1]!, new RegExp(`pid ${writer.pid} .*alive.*format 2`));
     const fields = lines.slice(head + 2).filter((l) => l !== '');
     const req = fields.find((l) => l.startsWith('web.requests '));
     assert.match(req ?? '', /^web\.requests +41 requests$/);
     assert.match(fields.find((l) => l.startsWith('web.load ')) ?? '', /^web\.load +2\.5$/);
     assert.match(fields.find((l) => l.startsWith('web.url ')) ?? '', /^web\.url +\/index\.html$/);
+    assert.match(
+      fields.find((l) => l.startsWith('web.latency ')) ?? '',
+      /^web\.latency +count=4 sum=10 min=1 max=4 p50=[\d.]+ p90=[\d.]+ p99=[\d.]+ seconds$/,
+    );
     // Labels padded to one width: every value starts in the same column.
     const columns = new Set(fields.map((l) => l.search(/ \S/)));
     assert.equal(columns.size, 1, fields.join('\n'));
@@ -93,7 +99,7 @@ describe('mmstats slurp', () => {
     const r = await runCli(['slurp', '--json', '--prefix', 'web.', file]);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { files: { fields: { label: string }[] }[] };
-    assert.deepEqual(doc.files[0]!.fields.map((x) => x.label).sort(), ['web.load', 'web.requests', 'web.url']);
+    assert.deepEqual(doc.files[0]!.fields.map((x) => x.label).sort(), ['web.latency', 'web.load', 'web.requests', 'web.url']);
   });
 
   test('reads the default glob from MMSTATS_GLOB when given no paths', async () => {

@@ -154,13 +154,15 @@ test('top --batch prints plain frames of the writers and their fields', async ()
   const w = runScript(WRITER, { env: { DIR: dir } });
   await w.ready;
   await w.call('queue', 42);
+  fs.writeFileSync(path.join(dir, 'broken.mmstats'), 'not stats');
   try {
     const r = spawnSync(process.execPath, [CLI, 'top', '--batch', '-c', '2', '-d', '0.2', dir], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 0, r.stderr);
-    const frames = r.stdout.trimEnd().split('\n\n');
+    const frames = r.stdout.trimEnd().split(/\n\n(?=mmstats top)/);
     assert.equal(frames.length, 2);
     assert.match(frames[1]!, new RegExp(`^ +${w.pid} +0  alive`, 'm'));
     assert.match(frames[1]!, /^ +jobs\.queue +42( |$)/m);
+    assert.match(frames[1]!, /^unreadable .*broken\.mmstats: ERR_MMSTATS_NOT_STATS/m);
     // The second frame knows the counter's rate from the first.
     assert.match(frames[1]!, /^ +jobs\.done +[\d.]+\/s {2}\(\d+\)/m);
   } finally {

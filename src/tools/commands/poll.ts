@@ -122,8 +122,12 @@ class Deltas {
   private last = new Map<string, Map<string, number | HistogramValue>>();
   private first = true;
 
-  /** Per label, each writer's change since the previous sample. */
-  update(snapshots: readonly Snapshot[]): Map<string, (number | HistogramValue)[]> {
+  /**
+   * Per label, each writer's change since the previous sample. Writers of files in
+   * `unreadable` are remembered: a file that fails one read (busy, being grown) must
+   * not count its whole total again when it reads next time.
+   */
+  update(snapshots: readonly Snapshot[], unreadable: ReadonlySet<string> = new Set()): Map<string, (number | HistogramValue)[]> {
     const out = new Map<string, (number | HistogramValue)[]>();
     const next = new Map<string, Map<string, number | HistogramValue>>();
     for (const s of snapshots) {
@@ -153,6 +157,9 @@ class Deltas {
         list.push(delta);
       }
       next.set(key, mine);
+    }
+    for (const [key, values] of this.last) {
+      if (!next.has(key) && unreadable.has(key.slice(0, key.lastIndexOf('#')))) next.set(key, values);
     }
     this.last = next;
     this.first = false;
@@ -216,9 +223,10 @@ export async function run(argv: string[]): Promise<number> {
   const deltas = new Deltas();
   const counters = new CounterTracker();
   const reported = new Set<string>();
+  let failing = new Set<string>();
   const sample = (): Snapshot[] => {
     const { snapshots, errors } = readAll(patterns);
-    const failing = new Set(errors.map((e) => e.path));
+    failing = new Set(errors.map((e) => e.path));
     for (const e of errors) {
       if (reported.has(e.path)) continue;
       reported.add(e.path);
@@ -240,7 +248,7 @@ export async function run(argv: string[]): Promise<number> {
 
   try {
     let snaps = sample();
-    deltas.update(snaps);
+    deltas.update(snaps, failing);
     counters.update(snaps);
     let columns: Column[] = [];
     let headerKey = '';
@@ -258,7 +266,7 @@ export async function run(argv: string[]): Promise<number> {
       const now = performance.now();
       const seconds = (now - lastAt) / 1000;
       lastAt = now;
-      const changes = deltas.update(snaps);
+      const changes = deltas.update(snaps, failing);
       counters.update(snaps);
       const gauges = new Map(aggregateFields(snaps, { gauge: aggr as GaugeMode, counters }).map((f) => [f.label, f]));
 
