@@ -53,6 +53,7 @@ test('the original tool names select their command', async () => {
     slurpstats: /^Usage: mmstats slurp/,
     pollstats: /^Usage: mmstats poll/,
     cleanstats: /^Usage: mmstats clean/,
+    mmash: /^Usage: mmstats serve/,
   };
   for (const [name, usage] of Object.entries(expected)) {
     fs.symlinkSync(CLI, path.join(bin, name));
