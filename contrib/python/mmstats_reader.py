@@ -524,6 +524,8 @@ def _read_v1(f: _File, path: str) -> Dict[str, Any]:
         label_len = struct.unpack_from("<H", data, p)[0]
         if label_len == 0:
             break  # the zero fill ends the list
+        if len(fields) >= MAX_FIELDS:
+            raise StatsError("malformed", f"more than {MAX_FIELDS} fields: not a real stats file")
         if p + 2 + label_len + 2 > limit:
             raise StatsError("malformed", f"field at {p}: its label runs past the end of the file")
         label = data[p + 2 : p + 2 + label_len].decode("utf-8", "replace")
