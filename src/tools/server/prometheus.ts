@@ -223,19 +223,38 @@ function withLabels(labels: string, extra: string): string {
   return extra ? `{${labels},${extra}}` : `{${labels}}`;
 }
 
+/** Kept bucket indexes by layout: every series of a histogram field shares one layout. */
+const keptCache = new Map<string, number[]>();
+
+function keptFor(h: HistogramValue, maxBuckets: number): number[] {
+  const b = h.buckets;
+  const n = b.length;
+  if (n <= maxBuckets) return b.map((_, i) => i);
+  const key = `${maxBuckets}:${n}:${b[0]!.le}:${b[1]?.le}:${b[n >> 1]!.le}:${b[n - 2]?.le}:${b[n - 1]!.le}`;
+  let keep = keptCache.get(key);
+  if (!keep) {
+    if (keptCache.size > 256) keptCache.clear();
+    keep = keptBuckets(
+      b.map((x) => x.le),
+      maxBuckets,
+    );
+    keptCache.set(key, keep);
+  }
+  return keep;
+}
+
 function renderHistogram(out: string[], name: string, labels: string, h: HistogramValue, maxBuckets: number, om: boolean): void {
-  const bounds = h.buckets.map((b) => b.le);
-  const keep = keptBuckets(bounds, maxBuckets);
+  const keep = keptFor(h, maxBuckets);
   let cumulative = 0;
   let next = 0;
   for (let i = 0; i < h.buckets.length; i++) {
     cumulative += h.buckets[i]!.count;
     if (keep[next] !== i) continue;
     next++;
-    const le = formatValue(bounds[i]!);
+    const le = formatValue(h.buckets[i]!.le);
     out.push(`${name}_bucket${withLabels(labels, `le="${le}"`)} ${formatValue(cumulative)}`);
   }
-  if (bounds.length === 0 || bounds[bounds.length - 1] !== Infinity) {
+  if (h.buckets.length === 0 || h.buckets[h.buckets.length - 1]!.le !== Infinity) {
     out.push(`${name}_bucket${withLabels(labels, 'le="+Inf"')} ${formatValue(h.count)}`);
   }
   out.push(`${name}_count${withLabels(labels, '')} ${formatValue(h.count)}`);
