@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { field, openStats, StatsReader, MmstatsError, type FieldValue, type Stats } from '../src/index.js';
+import fs from 'node:fs';
+import { defineModel, field, openStats, StatsReader, MmstatsError, type FieldValue, type Stats } from '../src/index.js';
 import { runScript, tempStatsDir } from './helpers/proc.js';
 
 type Fields = typeof field;
@@ -343,4 +344,18 @@ test('a compound field cannot be written in format 1: ERR_MMSTATS_UNSUPPORTED na
   } finally {
     stats.remove();
   }
+});
+
+test('an open that fails on a field (a compound in format 1) leaves no file behind', () => {
+  const dir = tempStatsDir();
+  const M = defineModel('Half', { n: field.counter(), pair: field.compound(['a', 'b']) });
+  assert.throws(
+    () => M.open({ path: dir, format: 1 }),
+    (err: unknown) => err instanceof MmstatsError && err.code === 'ERR_MMSTATS_UNSUPPORTED',
+  );
+  assert.deepEqual(fs.readdirSync(dir), []);
+  // The same model opens fine in format 2.
+  const stats = M.open({ path: dir });
+  stats.pair.set({ a: 1, b: 2 });
+  stats.remove();
 });
