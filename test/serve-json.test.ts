@@ -224,6 +224,46 @@ describe('mmstats serve: files that come, go and break', () => {
     }
   });
 
+  test('damaged copies of a real file, an empty file and a FIFO never break a page or a scrape', async () => {
+    const dir = tempStatsDir();
+    const w = runScript(WRITER, { env: { DIR: dir } });
+    const file: string = await w.ready;
+    await w.call('set', 4, 2, '/ok');
+    const real = fs.readFileSync(file);
+    fs.writeFileSync(path.join(dir, 'truncated.mmstats'), real.subarray(0, 200));
+    const scribbled = Buffer.from(real);
+    for (let i = 136; i < Math.min(scribbled.length, 2048); i += 3) scribbled[i] = 0xff;
+    fs.writeFileSync(path.join(dir, 'scribbled.mmstats'), scribbled);
+    const linked = Buffer.from(real);
+    linked.writeUInt32LE(64, 64); // the first record points into the header
+    fs.writeFileSync(path.join(dir, 'badlink.mmstats'), linked);
+    fs.writeFileSync(path.join(dir, 'empty.mmstats'), '');
+    spawnSync('mkfifo', [path.join(dir, 'fifo.mmstats')]);
+    const srv = await startServe(['--port', '0', '--path', dir]);
+    try {
+      for (const route of ['api/writers', 'files/', 'stats/', 'stats/web', 'api/fields', 'metrics', 'api/status']) {
+        const res = await fetch(srv.url + route);
+        assert.equal(res.status, 200, route);
+        await res.text();
+      }
+      const rows = (await getJson(`${srv.url}api/writers`)).body.writers as {
+        name: string;
+        status: string;
+        error: { code: string } | null;
+      }[];
+      assert.equal(rows.find((r) => r.name === path.basename(file))?.status, 'alive');
+      assert.equal(rows.find((r) => r.name === 'empty.mmstats')?.error?.code, 'ERR_MMSTATS_INITIALISING');
+      assert.equal(rows.find((r) => r.name === 'badlink.mmstats')?.status, 'error');
+      assert.ok(!rows.some((r) => r.name === 'fifo.mmstats'), 'a FIFO is not a stats file');
+      assert.deepEqual((await getJson(`${srv.url}stats/web.url`)).body['web.url'].includes('/ok'), true);
+      const metrics = await (await fetch(`${srv.url}metrics`)).text();
+      assert.ok(metrics.includes(`web_requests_total{cmd="writer",model="Web",pid="${w.pid}",tid="0"} 4`));
+    } finally {
+      await srv.stop();
+      await w.end();
+    }
+  });
+
   test('a writer killed with SIGKILL stays listed as stale with its last values', async () => {
     const dir = tempStatsDir();
     const w = runScript(WRITER, { env: { DIR: dir } });
