@@ -25,6 +25,7 @@ const handler = (req, res) => {
   else if (url === '/boom') { res.statusCode = 500; res.end('boom'); }
   else if (url === '/slow') setTimeout(() => res.end('slow'), 200);
   else if (url === '/hang') { /* never answers: the client gives up */ }
+  else if (url === '/odd') { res.statusCode = 799; res.end(); }
   else { res.statusCode = 404; res.end('missing'); }
 };
 const tls = env.TLS_DIR ? { key: fs.readFileSync(env.TLS_DIR + '/key.pem'), cert: fs.readFileSync(env.TLS_DIR + '/cert.pem') } : undefined;
@@ -145,6 +146,13 @@ for (const via of ['channel', 'listener'] as const) {
         assert.equal((await request(port, 'GET', '/ok', false)).status, 200);
         await waitFor(() => val(snap(file), 'http.requests') === 11, 10_000, 'the last request');
         assert.equal(val(snap(file), 'http.requests.GET'), 6);
+        // Node allows statuses up to 999: they count apart, never under 5XX.
+        assert.equal((await request(port, 'GET', '/odd', false)).status, 799);
+        const s = await waitFor(() => (val(snap(file), 'http.status.other') === 1 ? snap(file) : undefined), 10_000, 'the odd status').then(
+          (x) => x!,
+        );
+        assert.equal(val(s, 'http.status.5XX'), 1);
+        assert.equal(val(s, 'http.requests'), 12);
         // stop() detaches and removes the file the metrics opened.
         assert.equal(await w.call('stop'), false);
         assert.equal(fs.existsSync(file), false);
@@ -200,6 +208,32 @@ test('instrumentHttpServer refuses what is not a server and an unknown observati
     m.stop();
     assert.ok(fs.existsSync(stats.path), 'stop() leaves stats it did not open');
   } finally {
+    stats.remove();
+  }
+});
+
+test('closing the stats under running HTTP metrics stops them; the server keeps answering', { timeout: 30_000 }, async () => {
+  const dir = tempStatsDir();
+  const stats = openStats({ name: 'Closing', path: dir });
+  const server = http.createServer((_req, res) => res.end('ok'));
+  const metrics = instrumentHttpServer(server, { stats });
+  const errors: unknown[] = [];
+  const onError = (err: unknown) => errors.push(err);
+  process.on('uncaughtException', onError);
+  try {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    assert.equal((await request(port, 'GET', '/', false)).status, 200);
+    assert.equal((stats.get('http.requests') as unknown as { value: number }).value, 1);
+    stats.close();
+    assert.equal((await request(port, 'GET', '/', false)).status, 200);
+    assert.equal((await request(port, 'GET', '/', false)).status, 200);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(errors, []);
+    metrics.stop();
+  } finally {
+    process.off('uncaughtException', onError);
+    server.close();
     stats.remove();
   }
 });

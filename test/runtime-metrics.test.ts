@@ -271,3 +271,32 @@ test('bad options are refused with errors that name the problem', () => {
     stats.remove();
   }
 });
+
+test(
+  'closing the stats under running runtime metrics stops them instead of throwing from a timer or the GC observer',
+  { timeout: 30_000 },
+  async () => {
+    const dir = tempStatsDir();
+    const stats = openStats({ name: 'Closing', path: dir });
+    const rt = startRuntimeMetrics({ stats, intervalMs: 10 });
+    const errors: unknown[] = [];
+    const onError = (err: unknown) => errors.push(err);
+    process.on('uncaughtException', onError);
+    try {
+      stats.close();
+      // Give the interval and the GC observer (garbage makes collections) a chance to fire.
+      let junk: number[][] = [];
+      const end = Date.now() + 300;
+      while (Date.now() < end) {
+        junk.push(new Array(1e4).fill(1));
+        if (junk.length > 200) junk = [];
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      assert.deepEqual(errors, []);
+      rt.stop();
+    } finally {
+      process.off('uncaughtException', onError);
+      stats.remove();
+    }
+  },
+);

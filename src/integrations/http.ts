@@ -86,6 +86,7 @@ class HttpInstrument implements HttpMetrics {
   private readonly byMethod = new Map<string, CounterField>();
   private readonly other: CounterField;
   private readonly byClass: CounterField[];
+  private readonly otherClass: CounterField;
   private readonly aborted: CounterField;
   private readonly active: GaugeField;
   private readonly duration: TimerField;
@@ -121,6 +122,7 @@ class HttpInstrument implements HttpMetrics {
       for (const m of HTTP_METHODS) this.byMethod.set(m, counter(`requests.${m}`, `${m} requests received`));
       this.other = counter('requests.OTHER', 'requests with any other method');
       this.byClass = [1, 2, 3, 4, 5].map((c) => counter(`status.${c}XX`, `responses with a ${c}xx status`));
+      this.otherClass = counter('status.other', 'responses with a status from 600 to 999');
       this.aborted = counter('aborted', 'requests whose connection closed before the response finished');
       this.active = add('active', (label) => field.gauge({ label, help: 'requests in flight', unit: 'requests' }));
       this.duration = add('duration', (label) =>
@@ -161,6 +163,8 @@ class HttpInstrument implements HttpMetrics {
 
   private start(req: IncomingMessage, res: Tracked): void {
     if (this.stopped || res[STARTED] !== undefined) return;
+    // Stats closed under the metrics: stop, never throw into the server.
+    if (this.requests.closed) return this.stop();
     res[STARTED] = performance.now();
     this.requests.incr();
     (this.byMethod.get(req.method ?? '') ?? this.other).incr();
@@ -168,6 +172,7 @@ class HttpInstrument implements HttpMetrics {
     res.once('close', () => {
       // 'finish' comes before 'close' when the response completed.
       if (res[STARTED] === undefined || this.stopped) return;
+      if (this.requests.closed) return this.stop();
       res[STARTED] = undefined;
       this.active.decr();
       this.aborted.incr();
@@ -177,10 +182,11 @@ class HttpInstrument implements HttpMetrics {
   private finish(res: Tracked): void {
     const t0 = res[STARTED];
     if (t0 === undefined || this.stopped) return;
+    if (this.requests.closed) return this.stop();
     res[STARTED] = undefined;
     this.active.decr();
     const c = Math.floor(res.statusCode / 100);
-    if (c >= 1 && c <= 5) this.byClass[c - 1]!.incr();
+    (c >= 1 && c <= 5 ? this.byClass[c - 1]! : this.otherClass).incr();
     this.duration.record((performance.now() - t0) / 1000);
   }
 
@@ -199,7 +205,7 @@ class HttpInstrument implements HttpMetrics {
 /**
  * Count and time the requests of one node:http or node:https server. Labels
  * (prefix `http.` by default): `requests`, `requests.GET` ... `requests.OTHER`,
- * `status.1XX` ... `status.5XX`, `aborted`, `active`, `duration` (a timer in
+ * `status.1XX` ... `status.5XX`, `status.other`, `aborted`, `active`, `duration` (a timer in
  * seconds). See docs/RUNTIME.md.
  *
  * ```ts

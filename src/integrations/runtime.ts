@@ -251,6 +251,8 @@ class Runtime implements RuntimeMetrics {
     this.eld.enable();
     if (options.gc ?? true) {
       this.gcObserver = new PerformanceObserver((list) => {
+        if (this.stopped) return;
+        if (this.resources.closed) return this.stop(); // the stats were closed under the metrics
         for (const e of list.getEntries()) {
           const kind = (e as { detail?: { kind?: number } }).detail?.kind;
           if (kind !== undefined) this.gcPauses.get(kind)?.record(e.duration / 1000);
@@ -286,10 +288,13 @@ class Runtime implements RuntimeMetrics {
   }
 
   /**
-   * The interval's work runs in the check phase (setImmediate): by then every timer
-   * that fell due during a long block has run, the delay monitor's included, so
-   * resetting the monitor never drops the sample that measured the block. The wait
-   * for the check phase is the loop lag, as prom-client measures it.
+   * The interval's work runs in the check phase (setImmediate), and its wait for
+   * that phase is the loop lag, as prom-client measures it. Resetting the delay
+   * monitor drops its sample in flight (Node clears the monitor's previous sample
+   * time): the one that would measure whatever blocked the loop since the monitor
+   * last sampled. The lag measured that block too, so it stands in for the dropped
+   * sample; without it a block ending in an I/O callback just before the check
+   * phase would never reach the histogram.
    */
   private tick(): void {
     if (this.immediate !== undefined) return;
@@ -298,8 +303,9 @@ class Runtime implements RuntimeMetrics {
       this.immediate = undefined;
       if (this.stopped) return;
       try {
-        this.lag.set((performance.now() - t0) / 1000);
-        this.refresh();
+        const lagMs = performance.now() - t0;
+        this.lag.set(lagMs / 1000);
+        this.refreshAll(lagMs);
       } catch (err) {
         // Stats closed under the metrics (e.g. by their owner): stop rather than throw from a timer.
         if (err instanceof MmstatsError && err.code === 'ERR_MMSTATS_CLOSED') this.stop();
@@ -310,8 +316,12 @@ class Runtime implements RuntimeMetrics {
   }
 
   refresh(): void {
+    this.refreshAll(undefined);
+  }
+
+  private refreshAll(lagMs: number | undefined): void {
     if (this.stopped) return;
-    this.refreshEventLoop();
+    this.refreshEventLoop(lagMs);
     const h = v8.getHeapStatistics();
     this.heap.used.set(h.used_heap_size);
     this.heap.total.set(h.total_heap_size);
@@ -343,18 +353,22 @@ class Runtime implements RuntimeMetrics {
     }
   }
 
-  private refreshEventLoop(): void {
+  /** `lagMs`: the loop lag just measured, standing in for the monitor sample the reset drops. */
+  private refreshEventLoop(lagMs: number | undefined): void {
     const elu = performance.eventLoopUtilization();
     this.utilization.set(performance.eventLoopUtilization(elu, this.elu).utilization || 0);
     this.elu = elu;
     const h = this.eld;
+    // The dropped sample's delay beyond schedule, when the loop lagged by more than the resolution.
+    const extra = lagMs !== undefined && lagMs > this.resolutionMs ? (lagMs - this.resolutionMs) / 1000 : undefined;
+    if (extra !== undefined) this.delay.record(extra);
     if (h && h.count > 0) {
       // The monitor measures the time between its samples: the delay is what exceeds the resolution.
       const res = this.resolutionMs * 1e6;
       const d = (ns: number) => Math.max(0, ns - res) * NS;
       const g = this.delayGauges;
       g.min.set(d(h.min));
-      g.max.set(d(h.max));
+      g.max.set(Math.max(d(h.max), extra ?? 0));
       g.mean.set(d(h.mean));
       g.stddev.set(h.stddev * NS);
       g.p50.set(d(h.percentile(50)));
