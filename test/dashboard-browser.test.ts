@@ -110,9 +110,12 @@ before(async () => {
 after(async () => {
   await context?.close();
   for (const w of writers) {
-    if (w.child.exitCode === null) {
-      await w.call('stop').catch(() => undefined);
-      await w.end();
+    // Only a writer still running can answer: a killed one has exitCode null too.
+    if (w.child.exitCode === null && w.child.signalCode === null) {
+      const bound = new Promise((r) => setTimeout(r, 5000).unref());
+      await Promise.race([w.call('stop').catch(() => undefined), bound]);
+      await Promise.race([w.end(), bound]);
+      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     }
   }
   await serve?.stop();
