@@ -264,6 +264,35 @@ describe('mmstats serve: files that come, go and break', () => {
     }
   });
 
+  test('a counter total in /api/fields never goes backwards when a writer leaves and another starts from zero', async () => {
+    const dir = tempStatsDir();
+    const first = runScript(WRITER, { env: { DIR: dir } });
+    await first.ready;
+    await first.call('set', 5, 0, '/first');
+    const srv = await startServe(['--port', '0', '--path', dir]);
+    const requests = async () =>
+      ((await getJson(`${srv.url}api/fields?prefix=web.requests`)).body.fields[0] ?? null) as { value: number; writers: number } | null;
+    try {
+      assert.equal((await requests())?.value, 5);
+      await first.end();
+      const second = runScript(WRITER, { env: { DIR: dir } });
+      await second.ready;
+      await second.call('set', 2, 0, '/second');
+      const seen = await waitFor(
+        async () => {
+          const r = await requests();
+          return r && r.writers === 1 && r.value !== 5 ? r : null;
+        },
+        10_000,
+        'the second writer alone',
+      );
+      assert.equal(seen?.value, 7, 'what the first writer counted is kept');
+      await second.end();
+    } finally {
+      await srv.stop();
+    }
+  });
+
   test('a writer killed with SIGKILL stays listed as stale with its last values', async () => {
     const dir = tempStatsDir();
     const w = runScript(WRITER, { env: { DIR: dir } });
