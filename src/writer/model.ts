@@ -10,7 +10,7 @@ import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
 import { DEFAULT_FILENAME, commandName, defaultStatsDir, expandTemplate } from '../platform/paths.js';
 import { Header, MAGIC } from '../format/v2.js';
-import { checkLabel, type Field, type FieldSpec, type FormatVersion } from './field.js';
+import { checkLabel, FieldSpec, type Field, type FormatVersion } from './field.js';
 import { field } from './fields/index.js';
 import { Storage } from './storage.js';
 import { openSharedStorage, type SharedScope } from './shared.js';
@@ -100,6 +100,7 @@ export class Stats {
    * complete. `name` gets the prefix unless the spec sets its own `label`.
    */
   add<F extends Field>(name: string, spec: FieldSpec<F>): F {
+    checkSpec(name, spec);
     const label = spec.options.label ?? this.prefix + name;
     checkLabel(label);
     if (this.byLabel.has(label))
@@ -259,6 +260,14 @@ export class Model<S extends Schema> {
   }
 }
 
+/** A plain-JavaScript caller may pass a factory (`field.counter`) instead of a spec (`field.counter()`). */
+function checkSpec(name: string, spec: unknown): void {
+  if (!(spec instanceof FieldSpec)) {
+    const hint = typeof spec === 'function' ? ' (a factory: call it, e.g. field.counter())' : '';
+    throw new TypeError(`field ${name} is not a field spec${hint}`);
+  }
+}
+
 /**
  * Declare a model: a name and a schema of fields. Labels default to the property
  * names (with `options.prefix`); a bad or duplicate label is an error here.
@@ -272,6 +281,7 @@ export class Model<S extends Schema> {
 export function defineModel<S extends Schema>(name: string, schema: S, options: OpenOptions = {}): Model<S> {
   const seen = new Set<string>();
   for (const [key, spec] of Object.entries(schema)) {
+    checkSpec(key, spec);
     if (key in Stats.prototype) throw new MmstatsError('ERR_MMSTATS_LABEL', `field name ${key} clashes with a Stats method`);
     const label = spec.options.label ?? (options.prefix ?? '') + key;
     checkLabel(label);
