@@ -217,3 +217,14 @@ test('a compound update that throws half-way still leaves the value readable in 
     await reader.end();
   }
 });
+
+test('a schema entry that is not a field spec (an uncalled factory, a number) is a clear TypeError', () => {
+  assert.throws(() => defineModel('NoSpec', { hits: field.counter as never }), /field hits is not a field spec \(a factory: call it/);
+  assert.throws(() => defineModel('NoSpec', { n: 5 as never }), /field n is not a field spec/);
+  const stats = openStats({ name: 'NoSpec', path: tempStatsDir() });
+  try {
+    assert.throws(() => stats.add('x', {} as never), /field x is not a field spec/);
+  } finally {
+    stats.remove();
+  }
+});
