@@ -18,12 +18,14 @@ let metrics: (() => Promise<string>) | undefined;
 if (mode === 'prom') {
   const registry = new client.Registry();
   const counter = new client.Counter({ name: 'app_requests', help: 'requests', labelNames: ['route', 'code'], registers: [registry] });
-  const children = Array.from({ length: SERIES }, (_, i) => counter.labels(`/route/${i % 100}`, String(200 + (i % 10))));
+  const children = Array.from({ length: SERIES }, (_, i) => counter.labels(`/route/${i % 100}`, String(200 + Math.floor(i / 100))));
   inc = (i) => children[i]!.inc();
   metrics = () => registry.metrics();
 } else if (mode === 'mmstats') {
   const stats = openStats({ name: 'scrape', path: dir, defaultFields: true });
-  const fields = Array.from({ length: SERIES }, (_, i) => stats.add(`app.requests.route${i % 100}.${200 + (i % 10)}`, field.counter()));
+  const fields = Array.from({ length: SERIES }, (_, i) =>
+    stats.add(`app.requests.route${i % 100}.${200 + Math.floor(i / 100)}`, field.counter()),
+  );
   inc = (i) => fields[i]!.incr();
 } else {
   const plain = new Float64Array(SERIES);

@@ -16,3 +16,14 @@ export {
   type GaugeMode,
   type Reduction,
 } from './aggregate.js';
+export {
+  DEFAULT_PERCENTILES,
+  expandValues,
+  isHistogramValue,
+  percentile,
+  percentiles,
+  percentileSuffix,
+  summarize,
+  type ExpandedValue,
+  type HistogramSummary,
+} from './histogram.js';
