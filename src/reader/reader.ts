@@ -111,6 +111,8 @@ export class StatsReader {
   private dv: DataView;
   private i32: Int32Array;
   private v2Fields: V2Field[] = [];
+  /** Whose layout v2Fields describes: a kept file taken over by a new writer is laid out afresh. */
+  private layoutOwner = '';
   private v1Fields: V1FieldLayout[] = [];
   private closed = false;
 
@@ -247,6 +249,15 @@ export class StatsReader {
         this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
       }
       return;
+    }
+    if (Atomics.load(this.i32, Header.STATE / 4) === FileState.INITIALISING) {
+      throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'is being re-created by a new writer', { path: this.path });
+    }
+    const dv = this.dv;
+    const owner = `${dv.getUint32(Header.PID, true)}/${dv.getFloat64(Header.START_TOKEN, true)}/${dv.getFloat64(Header.CREATED_MS, true)}`;
+    if (owner !== this.layoutOwner) {
+      this.v2Fields = [];
+      this.layoutOwner = owner;
     }
     const count = Atomics.load(this.i32, Header.FIELD_COUNT / 4) >>> 0;
     const usedSize = Atomics.load(this.i32, Header.USED_SIZE / 4) >>> 0;
