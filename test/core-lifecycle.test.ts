@@ -301,3 +301,58 @@ test('a reader polling a file sees the writer go from alive to gone after SIGKIL
     w.child.kill('SIGKILL');
   }
 });
+
+for (const format of [2, 1] as const) {
+  test(`format ${format}: a reader that holds a kept file sees the next writer's fields after a restart with a new schema`, async () => {
+    const dir = tempStatsDir();
+    const body = (schema: string, values: string) => `
+const stats = openStats({ name: 'Restart', path: env.DIR, filename: 'restart.mmstats', keep: true, format: ${format}, defaultFields: false });
+${schema}
+${values}
+ready(stats.path);
+`;
+    const first = runScript(
+      body(`const a = stats.add('a', field.uint32()); const b = stats.add('b', field.string({ size: 8 }));`, `a.set(1); b.set('one');`),
+      { env: { DIR: dir } },
+    );
+    let second: ScriptProcess | undefined;
+    try {
+      const file: string = await first.ready;
+      const r = StatsReader.open(file);
+      try {
+        assert.deepEqual(
+          r.read().fields.map((f) => [f.label, f.value]),
+          [
+            ['a', 1],
+            ['b', 'one'],
+          ],
+        );
+        await first.end();
+        // The new version of the program puts a new field first.
+        second = runScript(
+          body(
+            `const z = stats.add('z', field.string({ size: 64 })); const b = stats.add('b', field.string({ size: 8 })); const a = stats.add('a', field.uint32());`,
+            `z.set('new first field'); a.set(a.value + 1);`,
+          ),
+          { env: { DIR: dir } },
+        );
+        await second.ready;
+        const snap = r.read();
+        assert.deepEqual(
+          snap.fields.map((f) => [f.label, f.value]),
+          [
+            ['z', 'new first field'],
+            ['b', 'one'],
+            ['a', 2],
+          ],
+        );
+        if (format === 2) assert.equal(snap.writer.pid, second.pid, 'the header names the new writer');
+      } finally {
+        r.close();
+      }
+    } finally {
+      first.child.kill('SIGKILL');
+      second?.child.kill('SIGKILL');
+    }
+  });
+}
