@@ -11,6 +11,7 @@
  * process's files, and the shared total (which equals THREADS x JOBS exactly).
  */
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { Worker, isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { aggregateFields, defineModel, field, readAll, startRuntimeMetrics } from '../src/index.js';
 
@@ -84,7 +85,7 @@ if (!isMainThread) {
   );
 
   // Read the files back as any reader would, and aggregate.
-  const { snapshots } = readAll([totals.path.slice(0, totals.path.lastIndexOf('/'))]);
+  const { snapshots } = readAll([path.dirname(totals.path)]);
   const mine = snapshots.filter((s) => s.writer.pid === process.pid);
   const aggregate = Object.fromEntries(
     aggregateFields(mine.filter((s) => !s.writer.shared))
