@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultStatsDir, defaultGlob, field, findFiles, openStats, StatsReader, MmstatsError } from '../src/index.js';
+import { defaultStatsDir, defaultGlob, defineModel, field, findFiles, openStats, StatsReader, MmstatsError } from '../src/index.js';
 import { runScript, tempStatsDir } from './helpers/proc.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -301,4 +301,27 @@ test('findFiles takes directories, globs with * ? [..] and plain paths, sorted a
   assert.deepEqual(findFiles([p('w-[2-9].mmstats'), p('w-2.mmstats')]), [p('w-2.mmstats')]);
   assert.deepEqual(findFiles([p('*.txt')]), [p('other.txt')]);
   assert.deepEqual(findFiles([path.join(dir, 'missing', '*.mmstats')]), []);
+});
+
+test('opening the same model twice in one thread is ERR_MMSTATS_IN_USE, and the first stays intact', () => {
+  const dir = tempStatsDir();
+  const M = defineModel('Twice', { n: field.counter() });
+  const first = M.open({ path: dir });
+  try {
+    first.n.incr(4);
+    assert.throws(
+      () => M.open({ path: dir }),
+      (err: unknown) => err instanceof MmstatsError && err.code === 'ERR_MMSTATS_IN_USE',
+    );
+    first.n.incr();
+    const r = StatsReader.open(first.path);
+    try {
+      assert.equal(r.read().fields.find((f) => f.label === 'n')?.value, 5);
+      assert.equal(r.writer().alive, true);
+    } finally {
+      r.close();
+    }
+  } finally {
+    first.remove();
+  }
 });
