@@ -54,6 +54,8 @@ export class History {
       }
       s.values = w.values;
       for (const [label, i] of s.index) {
+        // Write-once fields never change: no history to keep (the table shows their value).
+        if (s.fields[i]!.static) continue;
         let arr = s.history.get(label);
         if (!arr) s.history.set(label, (arr = new Array<WireValue | undefined>(this.times.length - 1).fill(undefined)));
         arr.push(w.values[i]);
