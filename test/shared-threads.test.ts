@@ -74,7 +74,25 @@ test('4 worker threads x 10^6 counter increments on one shared file read back as
     const { path } = await w.ready;
     const threads = 4;
     const n = 1_000_000;
-    const results: { path: string }[] = await w.call('run', threads, n);
+    // While the threads count, a reader here sees the total only ever grow.
+    const running = w.call('run', threads, n);
+    let done = false;
+    void running.finally(() => (done = true));
+    const seen: number[] = [];
+    const live = StatsReader.open(path);
+    try {
+      while (!done) {
+        const v = live.read().fields.find((f) => f.label === 'shared.hits')!.value as number;
+        seen.push(v);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      live.close();
+    }
+    const results: { path: string }[] = await running;
+    assert.ok(seen.length > 0);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `the count went back from ${seen[i - 1]} to ${seen[i]}`);
+    assert.ok(seen.every((v) => v <= threads * n));
     // Every thread wrote the same file: the process has one stats file.
     for (const r of results) assert.equal(r.path, path);
     assert.deepEqual(
