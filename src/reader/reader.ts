@@ -239,16 +239,18 @@ export class StatsReader {
   /** Parse records published since the last look. */
   private refreshLayout(): void {
     if (this.format === 1) {
-      try {
-        this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
-      } catch (err) {
-        // A field appended while the file grew runs past this mapping: remap and look again.
-        const mapped = this.bytes.length;
-        this.checkSize();
-        if (this.bytes.length === mapped) throw err;
-        this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
+      // A field appended while the file grew runs past this mapping: remap and look
+      // again, for as long as the file keeps growing under a busy writer.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
+          return;
+        } catch (err) {
+          const mapped = this.bytes.length;
+          this.checkSize();
+          if (this.bytes.length === mapped || attempt === 16) throw err;
+        }
       }
-      return;
     }
     if (Atomics.load(this.i32, Header.STATE / 4) === FileState.INITIALISING) {
       throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'is being re-created by a new writer', { path: this.path });
