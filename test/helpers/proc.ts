@@ -29,6 +29,15 @@ export function tempStatsDir(prefix = 'mmstats-test-'): string {
   return dir;
 }
 
+const liveChildren = new Set<ChildProcess>();
+
+/** Kill a child still running when the test process exits, so no test leaves a process behind. */
+function reapAtExit(child: ChildProcess): void {
+  if (liveChildren.size === 0) process.once('exit', () => liveChildren.forEach((c) => c.kill('SIGKILL')));
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+}
+
 /** A script running in its own Node process. */
 export interface ScriptProcess {
   readonly child: ChildProcess;
@@ -79,6 +88,7 @@ export function runScript(body: string, options: { env?: NodeJS.ProcessEnv; argv
     env: { ...process.env, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  reapAtExit(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -169,6 +179,7 @@ export function startCli(args: readonly string[], options: { env?: NodeJS.Proces
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  reapAtExit(child);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
