@@ -436,8 +436,12 @@ function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta, base: nu
     case DataType.HISTOGRAM: {
       const n = Math.min(m.param, m.bounds.length, (m.valueSize - Seqlocked.PAYLOAD) / 8 - HISTOGRAM_SCALARS.length);
       const s = (i: number) => dv.getFloat64(p + i * 8, true);
-      const buckets = [];
-      for (let i = 0; i < n; i++) buckets.push({ le: m.bounds[i]!, count: s(HISTOGRAM_SCALARS.length + i) });
+      // One typed-array view over the copied counts (the copy starts 8-aligned), not a DataView call per bucket.
+      const aligned = (bytes.byteOffset + p) % 8 === 0;
+      const counts = aligned ? new Float64Array(bytes.buffer, bytes.byteOffset + p + HISTOGRAM_SCALARS.length * 8, n) : undefined;
+      const bounds = m.bounds;
+      const buckets = new Array<{ le: number; count: number }>(n);
+      for (let i = 0; i < n; i++) buckets[i] = { le: bounds[i]!, count: counts ? counts[i]! : s(HISTOGRAM_SCALARS.length + i) };
       // Parts of a histogram record name extra float64 values stored after the buckets.
       const extra: Record<string, number> = {};
       for (const part of m.parts) if (part.dataType === DataType.FLOAT64) extra[part.name] = dv.getFloat64(base + part.offset, true);
