@@ -10,9 +10,10 @@
  * the writers' histograms merged bucket by bucket. Files that appear or vanish
  * between lines are picked up or dropped.
  */
-import { CounterTracker, aggregateFields, mergeHistograms, reduce, writerKey, type GaugeMode } from '../../reader/aggregate.js';
+import { aggregateFields, reduce, writerKey, type GaugeMode } from '../../reader/aggregate.js';
 import { percentile } from '../../reader/histogram.js';
-import { readAll, type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
+import { type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
+import { collect } from '../snapshots.js';
 import { Exit, UsageError, choiceOption, numberOption, parse } from '../args.js';
 import { Painter, formatNumber, guardPipes, isHistogram, padStart, sanitize, useColor, warn, write } from '../term.js';
 
@@ -108,62 +109,116 @@ function toNumber(v: FieldValue['value']): number | undefined {
   return undefined;
 }
 
-/** Histogram `cur` minus `prev`, bucket by bucket; `cur` itself when the writer restarted. */
-function histogramDelta(cur: HistogramValue, prev: HistogramValue | undefined): HistogramValue {
-  if (!prev || prev.buckets.length !== cur.buckets.length || cur.count < prev.count) return cur;
-  const buckets = cur.buckets.map((b, i) => ({ le: b.le, count: b.count - prev.buckets[i]!.count }));
-  if (buckets.some((b) => b.count < 0)) return cur;
-  // min and max of the interval are unknown: bound them by the whole run's.
-  return { ...cur, count: cur.count - prev.count, sum: cur.sum - prev.sum, buckets };
+/** What is kept of a histogram between lines: its bucket counts, compactly (a log-linear histogram has thousands). */
+interface Counts {
+  readonly count: number;
+  readonly sum: number;
+  readonly buckets: Float64Array;
+}
+
+/** The merged change of one histogram label over writers, summed bucket by bucket. */
+class HistogramSum {
+  count = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+  last = 0;
+  readonly counts: Float64Array;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  /** Add `cur` minus `prev` (all of `cur` when the writer restarted); false if the buckets differ. */
+  add(cur: HistogramValue, prev: Counts | undefined): boolean {
+    const b = cur.buckets;
+    if (b.length !== this.bounds.length || b.some((x, i) => x.le !== this.bounds[i])) return false;
+    let restarted = !prev || prev.buckets.length !== b.length || cur.count < prev.count;
+    for (let i = 0; !restarted && i < b.length; i++) if (b[i]!.count < prev!.buckets[i]!) restarted = true;
+    for (let i = 0; i < b.length; i++) this.counts[i]! += b[i]!.count - (restarted ? 0 : prev!.buckets[i]!);
+    this.count += cur.count - (restarted ? 0 : prev!.count);
+    this.sum += cur.sum - (restarted ? 0 : prev!.sum);
+    // The interval's own min and max are unknown: bound them by the whole run's.
+    if (cur.count > 0) {
+      this.min = Math.min(this.min, cur.min);
+      this.max = Math.max(this.max, cur.max);
+      this.last = cur.last;
+    }
+    return true;
+  }
+
+  value(): HistogramValue {
+    const empty = this.count <= 0;
+    const buckets = this.bounds.map((le, i) => ({ le, count: this.counts[i]! }));
+    return { count: this.count, sum: this.sum, min: empty ? 0 : this.min, max: empty ? 0 : this.max, last: this.last, buckets };
+  }
+}
+
+/** Per label, the writers' changes since the previous line. */
+interface Changes {
+  readonly numbers: Map<string, number[]>;
+  readonly histograms: Map<string, HistogramValue>;
 }
 
 /** The change of counters and histograms per writer between two samples. */
 class Deltas {
-  private last = new Map<string, Map<string, number | HistogramValue>>();
+  private last = new Map<string, Map<string, number | Counts>>();
   private first = true;
+  private numbers = new Map<string, number[]>();
+  private sums = new Map<string, HistogramSum>();
+  private next = new Map<string, Map<string, number | Counts>>();
+
+  /** Start a sample: then `add` each snapshot and `end`. */
+  begin(): void {
+    this.numbers = new Map();
+    this.sums = new Map();
+    this.next = new Map();
+  }
+
+  /** Take in one writer's snapshot (one at a time, so that large histograms are not all held at once). */
+  add(s: Snapshot): void {
+    const { numbers, sums, next } = this;
+    const key = writerKey(s);
+    // A writer seen for the first time after the start began counting from zero during the run.
+    const prev = this.last.get(key) ?? (this.first ? undefined : new Map());
+    const mine = new Map<string, number | Counts>();
+    for (const f of s.fields) {
+      if (f.static) continue;
+      if (isHistogram(f.value)) {
+        const h = f.value;
+        mine.set(f.label, { count: h.count, sum: h.sum, buckets: Float64Array.from(h.buckets, (b) => b.count) });
+        if (!prev) continue;
+        let acc = sums.get(f.label);
+        if (!acc) sums.set(f.label, (acc = new HistogramSum(h.buckets.map((b) => b.le))));
+        const p = prev.get(f.label);
+        // Histograms with other bucket bounds cannot be merged exactly: left out, as in mergeHistograms.
+        acc.add(h, typeof p === 'object' ? p : undefined);
+        continue;
+      }
+      const v = toNumber(f.value);
+      if (v === undefined) continue;
+      mine.set(f.label, v);
+      if (!prev) continue;
+      const p = prev.get(f.label);
+      let list = numbers.get(f.label);
+      if (!list) numbers.set(f.label, (list = []));
+      list.push(typeof p === 'number' && v >= p ? v - p : v);
+    }
+    next.set(key, mine);
+  }
 
   /**
-   * Per label, each writer's change since the previous sample. Writers of files in
-   * `unreadable` are remembered: a file that fails one read (busy, being grown) must
-   * not count its whole total again when it reads next time.
+   * End the sample: per label, the writers' changes since the previous one. Writers of
+   * files in `unreadable` are remembered: a file that fails one read (busy, being
+   * grown) must not count its whole total again when it reads next time.
    */
-  update(snapshots: readonly Snapshot[], unreadable: ReadonlySet<string> = new Set()): Map<string, (number | HistogramValue)[]> {
-    const out = new Map<string, (number | HistogramValue)[]>();
-    const next = new Map<string, Map<string, number | HistogramValue>>();
-    for (const s of snapshots) {
-      const key = writerKey(s);
-      // A writer seen for the first time after the start began counting from zero during the run.
-      const prev = this.last.get(key) ?? (this.first ? undefined : new Map());
-      const mine = new Map<string, number | HistogramValue>();
-      for (const f of s.fields) {
-        if (f.static) continue;
-        let delta: number | HistogramValue | undefined;
-        if (isHistogram(f.value)) {
-          const p = prev?.get(f.label);
-          delta = prev ? histogramDelta(f.value, isHistogram(p) ? p : undefined) : undefined;
-          mine.set(f.label, f.value);
-        } else {
-          const v = toNumber(f.value);
-          if (v === undefined) continue;
-          mine.set(f.label, v);
-          if (prev) {
-            const p = prev.get(f.label);
-            delta = typeof p === 'number' && v >= p ? v - p : v;
-          }
-        }
-        if (delta === undefined) continue;
-        let list = out.get(f.label);
-        if (!list) out.set(f.label, (list = []));
-        list.push(delta);
-      }
-      next.set(key, mine);
-    }
+  end(unreadable: ReadonlySet<string>): Changes {
+    const { numbers, sums, next } = this;
     for (const [key, values] of this.last) {
       if (!next.has(key) && unreadable.has(key.slice(0, key.lastIndexOf('#')))) next.set(key, values);
     }
     this.last = next;
     this.first = false;
-    return out;
+    return { numbers, histograms: new Map([...sums].map(([label, acc]) => [label, acc.value()])) };
   }
 }
 
@@ -174,11 +229,10 @@ interface Column {
   readonly quantile?: Quantile;
 }
 
-function columnsFor(labels: readonly string[], snapshots: readonly Snapshot[], quantiles: readonly Quantile[]): Column[] {
+function columnsFor(labels: readonly string[], histograms: ReadonlySet<string>, quantiles: readonly Quantile[]): Column[] {
   const cols: Column[] = [];
   for (const label of labels) {
-    const f = snapshots.flatMap((s) => s.fields).find((x) => x.label === label);
-    if (f && isHistogram(f.value)) for (const q of quantiles) cols.push({ header: `${label}:${q.name}`, label, quantile: q });
+    if (histograms.has(label)) for (const q of quantiles) cols.push({ header: `${label}:${q.name}`, label, quantile: q });
     else cols.push({ header: label, label });
   }
   return cols;
@@ -221,11 +275,26 @@ export async function run(argv: string[]): Promise<number> {
   const paint = new Painter(useColor(process.stdout));
 
   const deltas = new Deltas();
-  const counters = new CounterTracker();
   const reported = new Set<string>();
   let failing = new Set<string>();
-  const sample = (): Snapshot[] => {
-    const { snapshots, errors } = readAll(patterns);
+  // Only the wanted fields are kept: the others (large histograms included) are never processed or held.
+  const wanted = new Set([...labels, ...filters.equals.map((e) => e.key)]);
+  const histogramLabels = new Set<string>();
+  // Each file goes into the deltas as it is read; what is kept of it has no histogram
+  // data (only the label's presence and metadata), so memory stays flat with many files.
+  const sample = (): { snaps: Snapshot[]; changes: Changes } => {
+    deltas.begin();
+    const { items, errors } = collect(patterns, (s) => {
+      if (!keepFile(s, labels, filters)) return undefined;
+      const mine = { ...s, fields: s.fields.filter((f) => wanted.has(f.label)) };
+      deltas.add(mine);
+      const fields = mine.fields.map((f) => {
+        if (!isHistogram(f.value)) return f;
+        histogramLabels.add(f.label);
+        return { ...f, value: null };
+      });
+      return { ...mine, fields };
+    });
     failing = new Set(errors.map((e) => e.path));
     for (const e of errors) {
       if (reported.has(e.path)) continue;
@@ -234,7 +303,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     // A file that reads again and later fails again is reported again.
     for (const p of reported) if (!failing.has(p)) reported.delete(p);
-    return snapshots.filter((s) => keepFile(s, labels, filters));
+    return { snaps: items, changes: deltas.end(failing) };
   };
 
   let stop = false;
@@ -247,9 +316,7 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   try {
-    let snaps = sample();
-    deltas.update(snaps, failing);
-    counters.update(snaps);
+    let { snaps } = sample();
     let columns: Column[] = [];
     let headerKey = '';
     const started = performance.now();
@@ -262,27 +329,26 @@ export async function run(argv: string[]): Promise<number> {
         setTimeout(resolve, Math.max(0, due - performance.now()));
       });
       if (stop) break;
-      snaps = sample();
+      let changes: Changes;
+      ({ snaps, changes } = sample());
       const now = performance.now();
       const seconds = (now - lastAt) / 1000;
       lastAt = now;
-      const changes = deltas.update(snaps, failing);
-      counters.update(snaps);
-      const gauges = new Map(aggregateFields(snaps, { gauge: aggr as GaugeMode, counters }).map((f) => [f.label, f]));
+      const gauges = new Map(aggregateFields(snaps, { gauge: aggr as GaugeMode }).map((f) => [f.label, f]));
 
       // v1 files carry no kinds: their numbers show change per line, as the original's pollstats did.
       const fromV1 = new Set(snaps.filter((s) => s.format === 1).flatMap((s) => s.fields.map((f) => f.label)));
       const values: Record<string, number | string | null> = {};
-      const cols = columnsFor(labels, snaps, quantiles);
+      const cols = columnsFor(labels, histogramLabels, quantiles);
       for (const col of cols) {
         const f = gauges.get(col.label);
         let v: number | string | null = null;
         if (f === undefined) v = null;
         else if (col.quantile) {
-          const merged = mergeHistograms((changes.get(col.label) ?? []).filter(isHistogram));
+          const merged = changes.histograms.get(col.label);
           v = merged ? col.quantile.of(merged) : null;
         } else if (f.kind === 'counter' || (f.kind === 'untyped' && fromV1.has(col.label))) {
-          const list = (changes.get(col.label) ?? []).filter((x): x is number => typeof x === 'number');
+          const list = changes.numbers.get(col.label) ?? [];
           if (list.length > 0 || typeof f.value === 'number') {
             const total = list.length > 0 ? reduce(list, aggr) : 0;
             v = total === null ? null : perSecond && seconds > 0 ? total / seconds : total;

@@ -6,7 +6,7 @@
  * identity and whether it is alive, units, a prefix filter, and `--json`.
  */
 import { readAll, type HistogramValue, type Snapshot, type Value } from '../../reader/index.js';
-import { percentileColumns } from './poll.js';
+import { percentileColumns, type Quantile } from './poll.js';
 import { Exit, parse } from '../args.js';
 import { Painter, formatValue, guardPipes, padEnd, sanitize, useColor, warn, write } from '../term.js';
 
@@ -22,20 +22,29 @@ A file that cannot be read is reported on stderr; the others are still printed.
 
 Options:
   -p, --prefix PREFIX  only fields whose label starts with PREFIX (repeatable)
-      --json           one JSON document: {"files": [...], "errors": [...]}
+      --json           one JSON document: {"files": [...], "errors": [...]};
+                       histograms list their non-empty buckets and percentiles
       --percentiles L  percentiles shown for timers and histograms (default 50,90,99)
   -h, --help           show this help
 
 Exit status: 0 all files read, 1 some file could not be read, 2 usage error.
 `;
 
-/** JSON for a value: bigints (beyond 2^53) as decimal strings, non-finite numbers as strings. */
-function jsonValue(v: Value): unknown {
+/**
+ * JSON for a value: bigints (beyond 2^53) as decimal strings, non-finite numbers as
+ * strings. Histograms list only their non-empty buckets (a log-linear histogram has
+ * thousands, nearly all empty) and add the chosen percentiles.
+ */
+function jsonValue(v: Value, quantiles: readonly Quantile[]): unknown {
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   if (v !== null && typeof v === 'object' && 'buckets' in v) {
     const h = v as HistogramValue;
-    return { ...h, buckets: h.buckets.map((b) => ({ le: Number.isFinite(b.le) ? b.le : '+Inf', count: b.count })) };
+    return {
+      ...h,
+      percentiles: Object.fromEntries(quantiles.map((q) => [q.name, q.of(h)])),
+      buckets: h.buckets.filter((b) => b.count !== 0).map((b) => ({ le: Number.isFinite(b.le) ? b.le : '+Inf', count: b.count })),
+    };
   }
   return v;
 }
@@ -69,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
         format: s.format,
         writer: s.writer,
         generation: s.generation,
-        fields: s.fields.map((f) => ({ ...f, value: jsonValue(f.value) })),
+        fields: s.fields.map((f) => ({ ...f, value: jsonValue(f.value, quantiles) })),
       })),
       errors: errors.map((e) => ({ path: e.path, code: e.error.code, message: e.error.message })),
     };

@@ -13,7 +13,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import fs from 'node:fs';
 import { writerKey } from '../../reader/aggregate.js';
-import { readAll, type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
+import { type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
+import { collect } from '../snapshots.js';
 import { Exit, UsageError, numberOption, parse } from '../args.js';
 import {
   Painter,
@@ -86,7 +87,7 @@ interface WriterRow {
 
 /** The data behind the screen: the latest snapshots and each field's recent values. */
 class Board {
-  private prev = new Map<string, { value: number | HistogramValue; at: number }>();
+  private prev = new Map<string, { value: number | Counts; at: number }>();
   private history = new Map<string, (number | null)[]>();
   writers: WriterRow[] = [];
   errors: { path: string; message: string }[] = [];
@@ -99,11 +100,10 @@ class Board {
 
   /** Read every file again and derive the rows. */
   refresh(): void {
-    const { snapshots, errors } = readAll(this.patterns);
     const now = performance.now();
     const seen = new Set<string>();
-    this.errors = errors.map((e) => ({ path: e.path, message: `${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}` }));
-    this.writers = snapshots.map((snap) => {
+    // Each file becomes rows (text and numbers) before the next is read: its snapshot is not kept.
+    const { items, errors } = collect(this.patterns, (snap): WriterRow => {
       const key = writerKey(snap);
       const fields = snap.fields.map((f) => {
         const id = `${key}\0${f.label}`;
@@ -111,8 +111,11 @@ class Board {
         return this.fieldRow(id, f, now);
       });
       const cmd = snap.fields.find((f) => f.label === 'sys.cmd')?.value;
-      return { key, snap, command: typeof cmd === 'string' && cmd !== '' ? cmd : path.basename(snap.path), fields };
+      const writer = { ...snap, fields: [] };
+      return { key, snap: writer, command: typeof cmd === 'string' && cmd !== '' ? cmd : path.basename(snap.path), fields };
     });
+    this.writers = items;
+    this.errors = errors.map((e) => ({ path: e.path, message: `${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}` }));
     // Writers that left take their history with them.
     for (const id of this.history.keys()) if (!seen.has(id)) this.history.delete(id);
     for (const id of this.prev.keys()) if (!seen.has(id)) this.prev.delete(id);
@@ -125,14 +128,14 @@ class Board {
     let text: string;
     const last = this.prev.get(id);
     if (isHistogram(v)) {
-      const recent = last && isHistogram(last.value) && v.count >= last.value.count ? delta(v, last.value) : undefined;
+      const recent = last && typeof last.value === 'object' && v.count >= last.value.count ? delta(v, last.value) : undefined;
       const seconds = last ? (now - last.at) / 1000 : 0;
       const h = recent ?? v;
       const ps = this.quantiles.map((q) => `${q.name}=${formatMaybe(q.of(h))}`);
       const rate = recent && seconds > 0 ? `${formatNumber(round(recent.count / seconds))}/s ` : '';
       text = `${rate}${ps.join(' ')}`;
       num = recent && recent.count > 0 ? (this.quantiles[this.quantiles.length - 1]?.of(recent) ?? null) : null;
-      this.prev.set(id, { value: v, at: now });
+      this.prev.set(id, { value: counts(v), at: now });
     } else if (f.kind === 'counter' && (typeof v === 'number' || typeof v === 'bigint')) {
       const n = Number(v);
       if (last && typeof last.value === 'number' && n >= last.value && now > last.at) {
@@ -168,9 +171,20 @@ function formatMaybe(n: number | null): string {
   return n === null ? '-' : formatNumber(round(n));
 }
 
-function delta(cur: HistogramValue, prev: HistogramValue): HistogramValue | undefined {
+/** What is kept of a histogram between refreshes: its bucket counts, compactly (thousands per field). */
+interface Counts {
+  readonly count: number;
+  readonly sum: number;
+  readonly buckets: Float64Array;
+}
+
+function counts(h: HistogramValue): Counts {
+  return { count: h.count, sum: h.sum, buckets: Float64Array.from(h.buckets, (b) => b.count) };
+}
+
+function delta(cur: HistogramValue, prev: Counts): HistogramValue | undefined {
   if (cur.buckets.length !== prev.buckets.length) return undefined;
-  const buckets = cur.buckets.map((b, i) => ({ le: b.le, count: b.count - prev.buckets[i]!.count }));
+  const buckets = cur.buckets.map((b, i) => ({ le: b.le, count: b.count - prev.buckets[i]! }));
   if (buckets.some((b) => b.count < 0)) return undefined;
   return { ...cur, count: cur.count - prev.count, sum: cur.sum - prev.sum, buckets };
 }
