@@ -5,7 +5,8 @@
  * labels padded to one width and the value after them. Added: the writer's
  * identity and whether it is alive, units, a prefix filter, and `--json`.
  */
-import { readAll, type HistogramValue, type Snapshot, type Value } from '../../reader/index.js';
+import { type HistogramValue, type Snapshot, type Value } from '../../reader/index.js';
+import { collect } from '../snapshots.js';
 import { percentileColumns, type Quantile } from './poll.js';
 import { Exit, parse } from '../args.js';
 import { Painter, formatValue, guardPipes, padEnd, sanitize, useColor, warn, write } from '../term.js';
@@ -54,6 +55,27 @@ function filterFields(snap: Snapshot, prefixes: readonly string[]): Snapshot {
   return { ...snap, fields: snap.fields.filter((f) => prefixes.some((p) => f.label.startsWith(p))) };
 }
 
+/** The original's block for one file, plus the writer line. */
+function textBlock(s: Snapshot, paint: Painter, percentiles: (h: HistogramValue) => Record<string, number | null>): string {
+  const w = s.writer;
+  const state = w.alive ? paint.paint('green', 'alive') : paint.paint('red', w.state === 'closed' ? 'closed' : 'gone');
+  const created = w.createdMs > 0 ? new Date(w.createdMs).toISOString() : 'unknown';
+  const lines = [
+    paint.paint('bold', `==> ${sanitize(s.path)}`),
+    paint.paint('dim', `# pid ${w.pid} tid ${w.osTid} thread ${w.threadId} `) +
+      state +
+      paint.paint('dim', ` format ${s.format} created ${created}`),
+  ];
+  const labelWidth = Math.max(0, ...s.fields.map((f) => sanitize(f.label).length));
+  for (const f of s.fields) {
+    const value = sanitize(formatValue(f.value, percentiles));
+    const unit = f.unit ? ' ' + paint.paint('dim', sanitize(f.unit)) : '';
+    const err = f.error ? ' ' + paint.paint('yellow', `(${sanitize(f.error)})`) : '';
+    lines.push(`${paint.paint('cyan', padEnd(sanitize(f.label), labelWidth))} ${value}${unit}${err}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 /** Run `mmstats slurp`. */
 export async function run(argv: string[]): Promise<number> {
   guardPipes();
@@ -68,43 +90,28 @@ export async function run(argv: string[]): Promise<number> {
   }
   const prefixes = (opts.prefix as string[] | undefined) ?? [];
   const quantiles = percentileColumns(opts.percentiles as string | undefined, [50, 90, 99]);
-  const { snapshots, errors } = readAll(positionals);
-  const shown = snapshots.map((s) => filterFields(s, prefixes));
-
-  if (opts.json) {
-    const doc = {
-      files: shown.map((s) => ({
+  const paint = new Painter(useColor(process.stdout));
+  const percentiles = (h: HistogramValue) => Object.fromEntries(quantiles.map((q) => [q.name, q.of(h)]));
+  // Each file is turned into its output as it is read: large histograms are never all held at once.
+  const { items, errors } = collect(positionals, (snap) => {
+    const s = filterFields(snap, prefixes);
+    if (opts.json) {
+      return {
         path: s.path,
         format: s.format,
         writer: s.writer,
         generation: s.generation,
         fields: s.fields.map((f) => ({ ...f, value: jsonValue(f.value, quantiles) })),
-      })),
-      errors: errors.map((e) => ({ path: e.path, code: e.error.code, message: e.error.message })),
-    };
+      };
+    }
+    return textBlock(s, paint, percentiles);
+  });
+
+  if (opts.json) {
+    const doc = { files: items, errors: errors.map((e) => ({ path: e.path, code: e.error.code, message: e.error.message })) };
     await write(JSON.stringify(doc, null, 2) + '\n');
   } else {
-    const paint = new Painter(useColor(process.stdout));
-    const percentiles = (h: HistogramValue) => Object.fromEntries(quantiles.map((q) => [q.name, q.of(h)]));
-    for (const s of shown) {
-      const w = s.writer;
-      const state = w.alive ? paint.paint('green', 'alive') : paint.paint('red', w.state === 'closed' ? 'closed' : 'gone');
-      const created = w.createdMs > 0 ? new Date(w.createdMs).toISOString() : 'unknown';
-      const lines = [
-        paint.paint('bold', `==> ${sanitize(s.path)}`),
-        paint.paint('dim', `# pid ${w.pid} tid ${w.osTid} thread ${w.threadId} `) +
-          state +
-          paint.paint('dim', ` format ${s.format} created ${created}`),
-      ];
-      const labelWidth = Math.max(0, ...s.fields.map((f) => sanitize(f.label).length));
-      for (const f of s.fields) {
-        const value = sanitize(formatValue(f.value, percentiles));
-        const unit = f.unit ? ' ' + paint.paint('dim', sanitize(f.unit)) : '';
-        const err = f.error ? ' ' + paint.paint('yellow', `(${sanitize(f.error)})`) : '';
-        lines.push(`${paint.paint('cyan', padEnd(sanitize(f.label), labelWidth))} ${value}${unit}${err}`);
-      }
-      await write(lines.join('\n') + '\n');
-    }
+    for (const block of items) await write(block as string);
   }
   for (const e of errors) warn(`mmstats slurp: ${e.path}: ${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}`);
   return errors.length > 0 ? Exit.FAILURE : Exit.OK;
