@@ -117,9 +117,17 @@ export async function main(argv: string[], program: string): Promise<number> {
   }
 }
 
+/** True when this module is the program being run (directly or through a bin link), not imported. */
+function isMain(): boolean {
+  try {
+    return process.argv[1] !== undefined && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
 const invokedAs = path.basename(process.argv[1] ?? 'mmstats');
-const self = fileURLToPath(import.meta.url);
-if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(self)) {
+if (isMain()) {
   guardPipes();
   main(process.argv.slice(2), invokedAs).then(
     (code) => {
