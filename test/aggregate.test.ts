@@ -52,3 +52,20 @@ test('counters are summed across writer processes and never go backwards when a 
   assert.equal(tracker.total('hits'), 47);
   await b.end();
 });
+
+test('a writer that misses one read is not counted twice when it comes back', async () => {
+  const dir = tempStatsDir();
+  const a = runScript(WRITER, { env: { DIR: dir, NAME: 'a.mmstats' } });
+  await a.ready;
+  await a.call('set', 7, 0);
+  const tracker = new CounterTracker();
+  const snaps = readAll([dir]).snapshots;
+  tracker.update(snaps);
+  assert.equal(tracker.total('hits'), 7);
+  tracker.update([]); // the file failed to read this time
+  assert.equal(tracker.total('hits'), 7);
+  await a.call('set', 9, 0);
+  tracker.update(readAll([dir]).snapshots);
+  assert.equal(tracker.total('hits'), 9);
+  await a.end();
+});

@@ -57,12 +57,16 @@ function asNumber(v: FieldValue['value']): number | undefined {
   return undefined;
 }
 
+const MAX_GONE = 10_000;
+
 /**
  * Counter totals that never go backwards: when a writer leaves, or its counter
  * drops (a restart), what it had counted is kept in a retired sum.
  */
 export class CounterTracker {
   private readonly last = new Map<string, Map<string, number>>();
+  /** Writers not seen in the last update, with what they had counted: one may only have failed a read. */
+  private readonly gone = new Map<string, Map<string, number>>();
   private readonly retired = new Map<string, number>();
   private readonly current = new Map<string, number>();
 
@@ -74,6 +78,14 @@ export class CounterTracker {
       const key = writerKey(s);
       seen.add(key);
       let mine = this.last.get(key);
+      const back = this.gone.get(key);
+      if (!mine && back) {
+        // A writer that only missed a read: take back what was retired for it.
+        for (const [label, v] of back) this.retire(label, -v);
+        this.gone.delete(key);
+        mine = back;
+        this.last.set(key, mine);
+      }
       if (!mine) this.last.set(key, (mine = new Map()));
       for (const f of s.fields) {
         if (f.kind !== 'counter') continue;
@@ -89,6 +101,12 @@ export class CounterTracker {
       if (seen.has(key)) continue;
       for (const [label, v] of values) this.retire(label, v);
       this.last.delete(key);
+      this.gone.set(key, values);
+    }
+    // Remember only the most recent departures; an older one is gone for good.
+    for (const key of this.gone.keys()) {
+      if (this.gone.size <= MAX_GONE) break;
+      this.gone.delete(key);
     }
   }
 
