@@ -416,11 +416,16 @@ async function runChunk(runs: number, seed: number, saveDir: string, keepDir: st
 }
 
 /** Run a child process on one chunk; if it dies, keep the case it was reading. */
+/** Set on SIGINT/SIGTERM: running chunks are stopped, and the summary of the finished ones printed. */
+let stopping = false;
+const running = new Set<ReturnType<typeof spawn>>();
+
 function runChild(runs: number, seed: number, saveDir: string, keepDir: string | undefined, keepEvery: number): Promise<ChunkReport> {
   const last = path.join(scratchDir('mmstats-fuzz-last-'), 'last.bin');
   const args = [fileURLToPath(import.meta.url), '--child', String(runs), String(seed), saveDir, keepDir ?? '', String(keepEvery)];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { env: { ...process.env, FUZZ_LAST: last }, stdio: ['ignore', 'pipe', 'inherit'] });
+    running.add(child);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     // A case that hangs leaves the last-case file untouched: kill the child and keep the case.
@@ -433,8 +438,10 @@ function runChild(runs: number, seed: number, saveDir: string, keepDir: string |
     }, 5000);
     child.on('exit', (code, signal) => {
       clearInterval(watchdog);
+      running.delete(child);
       try {
         if (code === 0) resolve(JSON.parse(out) as ChunkReport);
+        else if (stopping) resolve({ runs: 0, failures: [], codes: {}, maxMs: 0, maxRssMb: 0 });
         else {
           // The child crashed, hung or ran out of memory on the last case it wrote.
           const raw = fs.readFileSync(last);
@@ -488,8 +495,13 @@ async function main(argv: string[]): Promise<void> {
   for (let done = 0, i = 0; done < runs; done += chunk, i++) chunks.push({ runs: Math.min(chunk, runs - done), seed: seed + i });
   const keepEvery = Math.max(1, Math.floor(runs / 2000));
   let next = 0;
+  const stop = (): void => {
+    stopping = true;
+    for (const c of running) c.kill('SIGTERM');
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
   const worker = async (): Promise<void> => {
-    while (next < chunks.length) {
+    while (next < chunks.length && !stopping) {
       const c = chunks[next++]!;
       const r = await runChild(c.runs, c.seed, saveDir, keepDir, keepEvery);
       total.runs += r.runs;
@@ -504,7 +516,7 @@ async function main(argv: string[]): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   process.stderr.write('\n');
   console.log(
-    `fuzz: ${total.runs.toLocaleString('en-US')} cases in ${seconds.toFixed(0)} s (${Math.round(total.runs / seconds)}/s), seeds ${seed}..${seed + chunks.length - 1}`,
+    `fuzz${stopping ? ' (interrupted: finished chunks only)' : ''}: ${total.runs.toLocaleString('en-US')} cases in ${seconds.toFixed(0)} s (${Math.round(total.runs / seconds)}/s), seeds ${seed}..${seed + chunks.length - 1}`,
   );
   console.log(`  outcomes: ${JSON.stringify(total.codes)}`);
   console.log(`  slowest case ${total.maxMs.toFixed(1)} ms of CPU time; peak RSS of a fuzzing process ${total.maxRssMb.toFixed(0)} MB`);
