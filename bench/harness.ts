@@ -33,17 +33,22 @@ export interface HarnessOptions {
  * call site) and return a number derived from the work.
  */
 export function measure(name: string, body: (n: number) => number, opts: HarnessOptions): Result {
-  // Warm-up: enough calls for the optimising compiler to settle.
-  for (let i = 0; i < 3; i++) consume(body(Math.max(1000, opts.ops / 4)));
+  // Warm-up: enough calls for the optimising compiler to settle, which also tells
+  // roughly what one op costs, so slow peers get fewer ops per round (about 100 ms).
+  const warm = Math.max(1000, Math.min(opts.ops / 4, 100_000));
+  let t0 = process.hrtime.bigint();
+  for (let i = 0; i < 3; i++) consume(body(warm));
+  const estimate = Number(process.hrtime.bigint() - t0) / (3 * warm);
+  const ops = Math.max(1000, Math.min(opts.ops, Math.round(100e6 / Math.max(estimate, 0.1))));
   const times: number[] = [];
   for (let r = 0; r < opts.rounds; r++) {
-    const t0 = process.hrtime.bigint();
-    consume(body(opts.ops));
+    t0 = process.hrtime.bigint();
+    consume(body(ops));
     const t1 = process.hrtime.bigint();
-    times.push(Number(t1 - t0) / opts.ops);
+    times.push(Number(t1 - t0) / ops);
   }
   times.sort((a, b) => a - b);
-  return { name, ns: times[Math.floor(times.length / 2)]!, rounds: opts.rounds, opsPerRound: opts.ops };
+  return { name, ns: times[Math.floor(times.length / 2)]!, rounds: opts.rounds, opsPerRound: ops };
 }
 
 /** Garbage collections and heap growth seen while `body(n)` runs. */
