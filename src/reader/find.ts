@@ -8,26 +8,25 @@ import { MmstatsError } from '../errors.js';
 import { defaultGlob } from '../platform/paths.js';
 import { StatsReader, type Snapshot } from './reader.js';
 
-function globToRegExp(glob: string): RegExp {
+/** Compile a file-name glob (`*`, `?`, `[...]`, `[!...]`) to an anchored RegExp. */
+export function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
     if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
+      const end = glob.indexOf(']', i + 2);
       if (end < 0) re += '\\[';
       else {
-        const body = glob
-          .slice(i + 1, end)
-          .replace(/^!/, '^')
-          .replace(/\\/g, '\\\\');
+        let body = glob.slice(i + 1, end).replace(/[\\^\]]/g, '\\$&');
+        if (body.startsWith('!')) body = '^' + body.slice(1);
         re += `[${body}]`;
         i = end;
       }
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+    } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`);
+  return new RegExp(`^${re}$`, 'u');
 }
 
 const GLOB_CHARS = /[*?[]/;

@@ -63,26 +63,8 @@ export function checkName(name: string, what = 'name'): string {
   return name;
 }
 
-/** Compile a file-name glob (`*`, `?`, `[...]`, `[!...]`) to an anchored RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) re += '\\[';
-      else {
-        let body = glob.slice(i + 1, end).replace(/[\\^\]]/g, '\\$&');
-        if (body.startsWith('!')) body = '^' + body.slice(1);
-        re += `[${body}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'u');
-}
+/** Glob compilation is the reader's (src/reader/find.ts); re-exported for the server's modules. */
+export { globToRegExp } from '../../reader/find.js';
 
 /**
  * Resolve a file name inside one of `dirs` (real paths) to an existing regular
