@@ -80,6 +80,30 @@ export abstract class Field {
   /** @internal Re-create the views after the storage moved the mapping. */
   abstract bind(at: Placement): void;
 
+  /**
+   * @internal Close the field: from now on every method and accessor throws
+   * ERR_MMSTATS_CLOSED. Own properties defined here shadow the prototype's, so the
+   * update paths need no check of their own and an open field pays nothing for it.
+   */
+  markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const fail = (): never => this.useAfterClose();
+    const keep = new Set(['constructor', 'bind', 'markClosed', 'useAfterClose']);
+    for (
+      let proto = Object.getPrototypeOf(this) as object | null;
+      proto && proto !== Object.prototype;
+      proto = Object.getPrototypeOf(proto) as object | null
+    ) {
+      for (const name of Object.getOwnPropertyNames(proto)) {
+        if (keep.has(name) || Object.prototype.hasOwnProperty.call(this, name)) continue;
+        const d = Object.getOwnPropertyDescriptor(proto, name)!;
+        if (typeof d.value === 'function') Object.defineProperty(this, name, { value: fail, configurable: true });
+        else if (d.get || d.set) Object.defineProperty(this, name, { get: fail, set: fail, configurable: true });
+      }
+    }
+  }
+
   /** @internal Throw the error for a use after close. Kept out of line so updates stay small. */
   protected useAfterClose(): never {
     throw new MmstatsError('ERR_MMSTATS_CLOSED', `field ${this.label} used after its stats were closed`);

@@ -597,7 +597,7 @@ class AttacherStorage implements SharedStorage {
     if (this.closed) return;
     this.closed = true;
     attachers.delete(this);
-    for (const p of this.placed) p.field.closed = true;
+    for (const p of this.placed) p.field.markClosed();
     native.unmap(this.buffer);
     fs.closeSync(this.fd);
     this.fd = -1;

@@ -365,7 +365,7 @@ export class Storage {
     if (this.closed) return;
     this.closed = true;
     openStorages.delete(this);
-    for (const p of this.placed) p.field.closed = true;
+    for (const p of this.placed) p.field.markClosed();
     if (this.format === 2) Atomics.store(this.header32, Header.STATE / 4, FileState.CLOSED);
     if (this.memory) return;
     native.unmap(this.buffer);

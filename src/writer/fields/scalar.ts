@@ -86,7 +86,8 @@ export interface BoolField extends Field {
 
 /**
  * v2 number fields: one class per typed-array type, so each update site stays
- * monomorphic (one shape of `this.v`) and compiles to a single store.
+ * monomorphic (one shape of `this.v`) and compiles to a single store. They carry no
+ * closed check: `markClosed` shadows every method with one that throws.
  */
 function v2NumberClass(ctor: IntArrayCtor) {
   return class V2Number extends Field implements NumberField, CounterField, GaugeField {
@@ -99,22 +100,18 @@ function v2NumberClass(ctor: IntArrayCtor) {
       this.v = new ctor(at.buffer, at.offset, 1);
     }
     set(value: number): void {
-      if (this.closed) this.useAfterClose();
       this.v[0] = value;
     }
     incr(n = 1): void {
-      if (this.closed) this.useAfterClose();
       this.v[0] += n;
     }
     decr(n = 1): void {
-      if (this.closed) this.useAfterClose();
       this.v[0] -= n;
     }
     reset(): void {
       this.set(0);
     }
     get value(): number {
-      if (this.closed) this.useAfterClose();
       return this.v[0]!;
     }
     set value(value: number) {
