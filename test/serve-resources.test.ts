@@ -54,8 +54,11 @@ test(
         waitFor(
           async () => {
             const rows = await writersOf(url);
+            // Every file listed is a live writer's, but for the one broken file: a removed file is gone from the list, not just stale.
             const done =
-              rows.filter((r) => r.status === 'alive').length === expected && rows.filter((r) => r.status === 'error').length === 1;
+              rows.length === expected + 1 &&
+              rows.filter((r) => r.status === 'alive').length === expected &&
+              rows.filter((r) => r.status === 'error').length === 1;
             // Each look reads every file: poll gently.
             if (!done) await new Promise((r) => setTimeout(r, 250));
             return done;
