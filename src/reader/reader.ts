@@ -107,6 +107,8 @@ export class StatsReader {
   readonly format: 1 | 2;
   private fd: number;
   private buffer: ArrayBuffer;
+  /** Whole-mapping typed views, made on first use after each (re)map: a scalar read is one indexed load, no allocation. */
+  private scalarViews: ScalarViews | undefined;
   private bytes: Uint8Array;
   private dv: DataView;
   private i32: Int32Array;
@@ -229,6 +231,7 @@ export class StatsReader {
     if (size > this.buffer.byteLength && size <= Limits.MAX_FILE_SIZE) {
       const old = this.buffer;
       this.buffer = native.map(this.fd, size, false);
+      this.scalarViews = undefined;
       this.bytes = new Uint8Array(this.buffer);
       this.dv = new DataView(this.buffer);
       this.i32 = new Int32Array(this.buffer, 0, Math.floor(size / 4));
@@ -308,38 +311,38 @@ export class StatsReader {
       return this.readSeqlocked(f);
     }
     if (o % size !== 0) return { ...f.info, value: null, error: `value offset ${o} is not aligned to ${size}` };
-    const b = this.buffer;
+    const v = (this.scalarViews ??= scalarViews(this.buffer));
     let value: Value;
     switch (m.dataType) {
       case DataType.INT8:
-        value = new Int8Array(b, o, 1)[0]!;
+        value = v.i8[o]!;
         break;
       case DataType.UINT8:
         value = this.bytes[o]!;
         break;
       case DataType.INT16:
-        value = new Int16Array(b, o, 1)[0]!;
+        value = v.i16[o >> 1]!;
         break;
       case DataType.UINT16:
-        value = new Uint16Array(b, o, 1)[0]!;
+        value = v.u16[o >> 1]!;
         break;
       case DataType.INT32:
-        value = new Int32Array(b, o, 1)[0]!;
+        value = v.i32[o >> 2]!;
         break;
       case DataType.UINT32:
-        value = new Uint32Array(b, o, 1)[0]!;
+        value = v.u32[o >> 2]!;
         break;
       case DataType.INT64:
-        value = narrow(new BigInt64Array(b, o, 1)[0]!);
+        value = narrow(v.i64[o >> 3]!);
         break;
       case DataType.UINT64:
-        value = narrow(new BigUint64Array(b, o, 1)[0]!);
+        value = narrow(v.u64[o >> 3]!);
         break;
       case DataType.FLOAT32:
-        value = new Float32Array(b, o, 1)[0]!;
+        value = v.f32[o >> 2]!;
         break;
       case DataType.FLOAT64:
-        value = new Float64Array(b, o, 1)[0]!;
+        value = v.f64[o >> 3]!;
         break;
       default:
         value = this.bytes[o] !== 0;
@@ -402,6 +405,33 @@ export class StatsReader {
       shared: false,
     };
   }
+}
+
+interface ScalarViews {
+  readonly i8: Int8Array;
+  readonly i16: Int16Array;
+  readonly u16: Uint16Array;
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  readonly i64: BigInt64Array;
+  readonly u64: BigUint64Array;
+  readonly f32: Float32Array;
+  readonly f64: Float64Array;
+}
+
+function scalarViews(b: ArrayBuffer): ScalarViews {
+  const n = b.byteLength;
+  return {
+    i8: new Int8Array(b),
+    i16: new Int16Array(b, 0, n >> 1),
+    u16: new Uint16Array(b, 0, n >> 1),
+    i32: new Int32Array(b, 0, n >> 2),
+    u32: new Uint32Array(b, 0, n >> 2),
+    i64: new BigInt64Array(b, 0, n >> 3),
+    u64: new BigUint64Array(b, 0, n >> 3),
+    f32: new Float32Array(b, 0, n >> 2),
+    f64: new Float64Array(b, 0, n >> 3),
+  };
 }
 
 function describe(m: FieldMeta): Omit<FieldValue, 'value' | 'error'> {
