@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { defineModel, field, readAll, type Schema } from '../src/index.js';
+import readline from 'node:readline';
+import { StatsReader, defineModel, field, findFiles, readAll, type Schema } from '../src/index.js';
 import { Header } from '../src/format/v2.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -61,6 +62,59 @@ export function timeLibrarySnapshot(dir: string, rounds: number): { ms: number; 
     fields = res.snapshots.reduce((a, s) => a + s.fields.length, 0);
   }
   return { ms: median(times), files, fields };
+}
+
+/**
+ * Time (ms, median of `rounds`) to re-read every file through readers kept open,
+ * as `mmstats serve` and `mmstats top` do: no open, map or layout parse per read.
+ */
+export function timeOpenReaders(dir: string, rounds: number): number {
+  const readers = findFiles([dir]).map((f) => StatsReader.open(f));
+  const times: number[] = [];
+  try {
+    for (let r = 0; r < rounds + 1; r++) {
+      const t0 = performance.now();
+      for (const reader of readers) reader.read();
+      if (r > 0) times.push(performance.now() - t0); // the first pass warms the code up
+    }
+  } finally {
+    for (const reader of readers) reader.close();
+  }
+  return median(times);
+}
+
+/**
+ * Time (ms) of `GET /metrics` from a `mmstats serve` over `dir`, in another
+ * process: the first scrape (every file opened and parsed) and the median of the
+ * next `rounds` (readers kept open), each past the server's 100 ms shared-read window.
+ */
+export async function timeServeMetrics(dir: string, rounds: number): Promise<{ firstMs: number; ms: number; bytes: number } | undefined> {
+  if (!fs.existsSync(cli)) return undefined;
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--path', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      readline.createInterface({ input: child.stdout }).once('line', (line) => {
+        const m = /https?:\/\/\S+/.exec(line);
+        if (m) resolve(m[0]);
+        else reject(new Error(`serve printed ${line}`));
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    });
+    const scrape = async (): Promise<{ ms: number; bytes: number }> => {
+      const t0 = performance.now();
+      const body = await (await fetch(`${url}metrics`)).text();
+      return { ms: performance.now() - t0, bytes: body.length };
+    };
+    const first = await scrape();
+    const times: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      await new Promise((res) => setTimeout(res, 150));
+      times.push((await scrape()).ms);
+    }
+    return { firstMs: first.ms, ms: median(times), bytes: first.bytes };
+  } finally {
+    child.kill('SIGTERM');
+  }
 }
 
 /** Time (ms, median) of `mmstats slurp --json DIR` as a whole command, if the CLI is built. */

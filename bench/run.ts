@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { table, sink } from './harness.js';
 import { runHotPath } from './hot-path.js';
 import { scrapeRun } from './scrape-cost.js';
-import { startWriters, timeLibrarySnapshot, timeModelOpen, timeSlurpJson } from './readers.js';
+import { startWriters, timeLibrarySnapshot, timeModelOpen, timeOpenReaders, timeServeMetrics, timeSlurpJson } from './readers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -97,17 +97,24 @@ async function main(): Promise<void> {
 
   // Readers.
   const fileCounts = args['reader-files'] ? args['reader-files'].split(',').map(Number) : smoke ? [10] : [10, 100, 1000];
-  const readerRows = [['files x fields', 'library snapshot ms', 'slurp --json ms']];
+  const readerRows = [
+    ['files x fields', 'library snapshot ms', 'open readers re-read ms', 'slurp --json ms', '/metrics first ms', '/metrics ms'],
+  ];
   for (const files of fileCounts) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-read-'));
     fs.chmodSync(dir, 0o700);
     const stop = await startWriters(dir, files, 100);
     const lib = timeLibrarySnapshot(dir, smoke ? 1 : 5);
+    const reread = timeOpenReaders(dir, smoke ? 1 : 5);
     const slurp = timeSlurpJson(dir, smoke ? 1 : 3);
+    const metrics = await timeServeMetrics(dir, smoke ? 1 : 5);
     readerRows.push([
       `${lib.files} x ${lib.fields / Math.max(1, lib.files)}`,
       lib.ms.toFixed(1),
+      reread.toFixed(1),
       slurp === undefined ? 'n/a' : slurp.toFixed(0),
+      metrics === undefined ? 'n/a' : metrics.firstMs.toFixed(0),
+      metrics === undefined ? 'n/a' : metrics.ms.toFixed(0),
     ]);
     await stop();
     fs.rmSync(dir, { recursive: true, force: true });

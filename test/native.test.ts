@@ -318,3 +318,30 @@ test('sync in both modes does not throw', () => {
     fs.closeSync(fd);
   }
 });
+
+test('the native clock runs on performance.now()’s time base, forward, in every thread', async () => {
+  const { now, since } = await import('../src/platform/clock.js');
+  const a = now();
+  assert.ok(Math.abs(a - performance.now()) < 5, `clock ${a} ms against performance.now() ${performance.now()} ms`);
+  let last = a;
+  for (let i = 0; i < 10_000; i++) {
+    const t = now();
+    assert.ok(t >= last, `went back from ${last} to ${t}`);
+    last = t;
+  }
+  const start = now();
+  await new Promise((r) => setTimeout(r, 30));
+  const waited = since(start);
+  assert.ok(waited >= 29 && waited < 2000, `a 30 ms sleep measured ${waited} ms`);
+  // A worker has its own clock slot (the addon is loaded once per thread).
+  const clockUrl = new URL('../src/platform/clock.js', import.meta.url).href;
+  const w = new Worker(`import(${JSON.stringify(clockUrl)}).then((c) => require('node:worker_threads').parentPort.postMessage(c.now()))`, {
+    eval: true,
+  });
+  const inWorker = await new Promise<number>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  await w.terminate();
+  assert.ok(Math.abs(inWorker - performance.now()) < 1000, `worker clock ${inWorker} ms, main ${performance.now()} ms`);
+});

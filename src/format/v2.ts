@@ -284,6 +284,7 @@ export class FormatViolation extends Error {
 }
 
 function text(bytes: Uint8Array, start: number, len: number, what: string): string {
+  if (len === 0) return ''; // most units and helps: no view, no decoder call
   try {
     return utf8Decoder.decode(bytes.subarray(start, start + len));
   } catch {

@@ -17,7 +17,7 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
+import { now as clockNow } from '../platform/clock.js';
 import { MmstatsError } from '../errors.js';
 import type { Field, FieldSpec } from '../writer/field.js';
 import { field } from '../writer/fields/index.js';
@@ -165,7 +165,7 @@ class HttpInstrument implements HttpMetrics {
     if (this.stopped || res[STARTED] !== undefined) return;
     // Stats closed under the metrics: stop, never throw into the server.
     if (this.requests.closed) return this.stop();
-    res[STARTED] = performance.now();
+    res[STARTED] = clockNow();
     this.requests.incr();
     (this.byMethod.get(req.method ?? '') ?? this.other).incr();
     this.active.incr();
@@ -187,7 +187,7 @@ class HttpInstrument implements HttpMetrics {
     this.active.decr();
     const c = Math.floor(res.statusCode / 100);
     (c >= 1 && c <= 5 ? this.byClass[c - 1]! : this.otherClass).incr();
-    this.duration.record((performance.now() - t0) / 1000);
+    this.duration.record((clockNow() - t0) / 1000);
   }
 
   stop(): void {

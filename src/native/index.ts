@@ -4,7 +4,9 @@
  *
  * The addon does only what JavaScript cannot: map files into memory, reserve
  * disk blocks, take open-file-description locks, report the OS thread id, and
- * survive truncation of a mapped file (a SIGBUS guard). Every function is
+ * survive truncation of a mapped file (a SIGBUS guard), and read the monotonic
+ * clock without allocating (Node 20's `performance.now()` allocates on every
+ * call). Every function is
  * synchronous. Failures are thrown as `Error` objects whose `code` is the errno
  * name (`'ENOSPC'`, `'EBADF'`, ...) and whose message names the operation.
  *
@@ -131,6 +133,17 @@ export interface NativeMapping {
    * @param buffer - An ArrayBuffer returned by {@link NativeMapping.map}.
    */
   faultCount(buffer: ArrayBuffer): number;
+
+  /**
+   * Reads the monotonic clock (`clock_gettime(CLOCK_MONOTONIC)`, served by the
+   * vDSO: no system call) and writes it, in milliseconds, into
+   * {@link NativeMapping.clockBuffer}. It returns nothing on purpose: a double
+   * returned through a call V8 cannot inline is boxed in a new heap number.
+   */
+  readClock(): void;
+
+  /** One float64 per thread: the milliseconds the last {@link NativeMapping.readClock} wrote. */
+  readonly clockBuffer: ArrayBuffer;
 }
 
 const ADDON = path.join('build', 'Release', 'mmstats_native.node');
@@ -178,3 +191,7 @@ export const threadId: NativeMapping['threadId'] = native.threadId;
 export const pageSize: NativeMapping['pageSize'] = native.pageSize;
 /** See {@link NativeMapping.faultCount}. */
 export const faultCount: NativeMapping['faultCount'] = native.faultCount;
+/** See {@link NativeMapping.readClock}. */
+export const readClock: NativeMapping['readClock'] = native.readClock;
+/** See {@link NativeMapping.clockBuffer}. */
+export const clockBuffer: ArrayBuffer = native.clockBuffer;

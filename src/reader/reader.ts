@@ -96,7 +96,7 @@ export interface Snapshot {
 interface V2Field {
   readonly meta: FieldMeta;
   readonly recordOffset: number;
-  readonly info: Omit<FieldValue, 'value' | 'error'>;
+  readonly info: FieldInfo;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -304,13 +304,13 @@ export class StatsReader {
     if (size === undefined) {
       // A type from a newer writer: shown without a value. Its bytes are not read, as
       // they may be anything (an odd word would look like a seqlock being written).
-      if (DATA_TYPE_NAMES[m.dataType] === undefined) return { ...f.info, value: null, error: `unknown data type ${m.dataType}` };
+      if (DATA_TYPE_NAMES[m.dataType] === undefined) return failed(f.info, `unknown data type ${m.dataType}`);
       if (o % 8 !== 0 || m.valueSize < Seqlocked.PAYLOAD) {
-        return { ...f.info, value: null, error: `value at ${o} (${m.valueSize} bytes) is not an 8-aligned seqlocked block` };
+        return failed(f.info, `value at ${o} (${m.valueSize} bytes) is not an 8-aligned seqlocked block`);
       }
       return this.readSeqlocked(f);
     }
-    if (o % size !== 0) return { ...f.info, value: null, error: `value offset ${o} is not aligned to ${size}` };
+    if (o % size !== 0) return failed(f.info, `value offset ${o} is not aligned to ${size}`);
     const v = (this.scalarViews ??= scalarViews(this.buffer));
     let value: Value;
     switch (m.dataType) {
@@ -347,7 +347,7 @@ export class StatsReader {
       default:
         value = this.bytes[o] !== 0;
     }
-    return { ...f.info, value };
+    return withValue(f.info, value);
   }
 
   /**
@@ -366,10 +366,10 @@ export class StatsReader {
       if ((s1 & 1) !== 0) continue;
       const copy = copyBlock(this.i32, this.bytes, start, end);
       if (Atomics.load(this.i32, seqIndex) === s1) {
-        return { ...f.info, value: decodeSeqlocked(new DataView(copy.buffer), copy, m, 0) };
+        return withValue(f.info, decodeSeqlocked(new DataView(copy.buffer), copy, m, 0));
       }
     }
-    return { ...f.info, value: null, error: 'value kept changing while read' };
+    return failed(f.info, 'value kept changing while read');
   }
 
   private readV1(f: V1FieldLayout): FieldValue {
@@ -434,7 +434,19 @@ function scalarViews(b: ArrayBuffer): ScalarViews {
   };
 }
 
-function describe(m: FieldMeta): Omit<FieldValue, 'value' | 'error'> {
+type FieldInfo = Omit<FieldValue, 'value' | 'error'>;
+
+/** A field's value with its description: a literal of one fixed shape, several times faster than a spread. */
+function withValue(i: FieldInfo, value: Value): FieldValue {
+  return { label: i.label, type: i.type, kind: i.kind, unit: i.unit, help: i.help, static: i.static, value };
+}
+
+/** A field that could not be read now, and why. */
+function failed(i: FieldInfo, error: string): FieldValue {
+  return { label: i.label, type: i.type, kind: i.kind, unit: i.unit, help: i.help, static: i.static, value: null, error };
+}
+
+function describe(m: FieldMeta): FieldInfo {
   return {
     label: m.label,
     type: DATA_TYPE_NAMES[m.dataType] ?? `unknown(${m.dataType})`,

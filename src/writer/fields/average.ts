@@ -16,7 +16,7 @@
  * An unref'd timer advances the window once per slot even when no value comes,
  * so the published mean empties out after a quiet `window`.
  */
-import { performance } from 'node:perf_hooks';
+import { now as clockNow } from '../../platform/clock.js';
 import { DataType, Kind, RecordFlags, Seqlocked, structValueSize } from '../../format/v2.js';
 import { beginWrite, endWrite } from '../../format/seqlock.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
@@ -48,8 +48,21 @@ export class MovingWindow {
       throw new RangeError(`a moving window size must be an integer from 1 to 10^7, not ${size}`);
     this.ring = new Float64Array(size);
   }
+  /** Argument and result slots of `add` (see `addHeld`). */
+  private readonly scratch = new Float64Array(2);
   /** Add `v`, dropping the oldest value once full. */
   add(v: number): void {
+    this.scratch[0] = v;
+    this.addHeld(this.scratch, this.scratch, 1);
+  }
+  /**
+   * Add `held[0]`, dropping the oldest value once full, and store the new mean in
+   * `out[at]`. Values travel through typed arrays, not as arguments or results:
+   * V8 boxes a double that crosses a call it does not inline in a new heap number,
+   * and the record paths of timers and histograms must allocate nothing.
+   */
+  addHeld(held: Float64Array, out: Float64Array, at: number): void {
+    const v = held[0]!;
     const ring = this.ring;
     const i = this.i;
     if (this.n === ring.length) this.sum -= ring[i]!;
@@ -63,6 +76,7 @@ export class MovingWindow {
       for (let k = 0; k < ring.length; k++) s += ring[k]!;
       this.sum = s;
     } else this.i = i + 1;
+    out[at] = this.sum / this.n;
   }
   get mean(): number {
     return this.n === 0 ? NaN : this.sum / this.n;
@@ -91,7 +105,7 @@ export class TimeWindow {
     this.sums = new Float64Array(slots);
     this.counts = new Float64Array(slots);
     this.slotMs = windowMs / slots;
-    this.current = Math.floor(performance.now() / this.slotMs);
+    this.current = Math.floor(clockNow() / this.slotMs);
   }
   /** Move the window to `now` (ms, monotonic): drop the slots that left it. Returns whether anything changed. */
   advance(now: number): boolean {
@@ -239,14 +253,14 @@ class V2Windowed extends V2AverageBase {
     this.w = new TimeWindow(windowMs, slots);
     this.publish(0, 0);
     tickWhileOpen(this, this.w.slotMs, () => {
-      if (this.w.advance(performance.now())) this.publish(this.w.count, this.w.sum);
+      if (this.w.advance(clockNow())) this.publish(this.w.count, this.w.sum);
     });
   }
   add(value: number): void {
     if (this.closed) this.useAfterClose();
     if (value !== value) return;
     const w = this.w;
-    w.add(value, performance.now());
+    w.add(value, clockNow());
     this.publish(w.count, w.sum);
   }
   reset(): void {
@@ -272,7 +286,7 @@ class V1Average extends Field implements AverageField {
     this.inner = new GaugeSpec({}).create(label, at);
     if (window) {
       tickWhileOpen(this, window.slotMs, () => {
-        if (window.advance(performance.now())) this.inner.set(window.count > 0 ? window.sum / window.count : 0);
+        if (window.advance(clockNow())) this.inner.set(window.count > 0 ? window.sum / window.count : 0);
       });
     }
   }
@@ -290,7 +304,7 @@ class V1Average extends Field implements AverageField {
       this.moving.add(value);
       this.inner.set(this.moving.mean);
     } else if (this.window) {
-      this.window.add(value, performance.now());
+      this.window.add(value, clockNow());
       this.inner.set(this.window.sum / this.window.count);
     }
   }

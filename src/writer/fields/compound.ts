@@ -9,7 +9,7 @@
  *   to 0 when increments stop.
  * - min/max/last: `count`, `min`, `max`, `last` of the values recorded.
  */
-import { performance } from 'node:perf_hooks';
+import { now as clockNow } from '../../platform/clock.js';
 import { DataType, Kind, RecordFlags, Seqlocked, structValueSize } from '../../format/v2.js';
 import { beginWrite, endWrite } from '../../format/seqlock.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V2Layout } from '../field.js';
@@ -60,10 +60,10 @@ class V2SamplingCounter extends SeqBlock implements SamplingCounterField {
     super(label, at, 2);
     this.n = this.f64[S_COUNT]!;
     this.sampleCount = this.n;
-    this.sampleAt = performance.now();
+    this.sampleAt = clockNow();
     this.nextSample = this.sampleAt + intervalMs;
     this.publish();
-    tickWhileOpen(this, intervalMs, () => this.sample(performance.now()));
+    tickWhileOpen(this, intervalMs, () => this.sample(clockNow()));
   }
   /** Take a rate sample at `now` and publish. */
   sample(now: number): void {
@@ -82,9 +82,8 @@ class V2SamplingCounter extends SeqBlock implements SamplingCounterField {
     this.s = endWrite(this.seq, 0, odd);
   }
   incr(n = 1): void {
-    if (this.closed) this.useAfterClose();
     this.n += n;
-    const now = performance.now();
+    const now = clockNow();
     if (now >= this.nextSample) this.sample(now);
     else this.publish();
   }
@@ -93,7 +92,7 @@ class V2SamplingCounter extends SeqBlock implements SamplingCounterField {
     this.n = 0;
     this.r = 0;
     this.sampleCount = 0;
-    this.sampleAt = performance.now();
+    this.sampleAt = clockNow();
     this.publish();
   }
   get value(): number {
@@ -146,7 +145,6 @@ class V2MinMax extends SeqBlock implements MinMaxField {
     super(label, at, 4);
   }
   record(value: number): void {
-    if (this.closed) this.useAfterClose();
     if (value !== value) return;
     const f = this.f64;
     const odd = beginWrite(this.seq, 0, this.s);

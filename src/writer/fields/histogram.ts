@@ -197,7 +197,19 @@ export class V2Histogram extends SeqBlock implements HistogramField {
   }
 
   record(value: number): void {
-    if (this.closed) this.useAfterClose();
+    this.fbits[0] = value;
+    this.recordHeld();
+  }
+
+  /**
+   * Record the value `record` left in `fbits[0]`. No double crosses this call: V8
+   * boxes a double passed to a call it does not inline in a new heap number, and
+   * whether it inlines depends on the caller's budget, not on this code. (A closed
+   * field throws through the own properties `markClosed` sets, so there is no
+   * check here.)
+   */
+  recordHeld(): void {
+    const value = this.fbits[0]!;
     if (value !== value) return;
     const i = this.index(value);
     const f = this.f64;
@@ -210,10 +222,7 @@ export class V2Histogram extends SeqBlock implements HistogramField {
     f[LAST] = value;
     f[BUCKETS + i] += 1;
     const m = this.moving;
-    if (m !== null) {
-      m.add(value);
-      f[BUCKETS + this.buckets] = m.sum / m.n;
-    }
+    if (m !== null) m.addHeld(this.fbits, f, BUCKETS + this.buckets);
     this.s = endWrite(this.seq, 0, odd);
   }
 

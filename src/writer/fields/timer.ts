@@ -1,7 +1,7 @@
 /**
- * Timers: durations on the monotonic high-resolution clock (`performance.now()`,
- * which unlike `process.hrtime.bigint()` allocates nothing), in seconds by default
- * like the original.
+ * Timers: durations on the monotonic high-resolution clock, read without
+ * allocating (src/platform/clock.ts; on `performance.now()`'s time base), in
+ * seconds by default like the original.
  *
  * Three ways to time something:
  * - `timer.time(fn)`: a sync or async function; recorded when it returns, throws,
@@ -17,7 +17,7 @@
  * percentiles. v1: the original's TimerField, a buffered `d` holding the moving
  * mean of the durations in seconds; `last` lives in writer memory.
  */
-import { performance } from 'node:perf_hooks';
+import { now as clockNow, since } from '../../platform/clock.js';
 import { Kind } from '../../format/v2.js';
 import { MmstatsError } from '../../errors.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
@@ -82,7 +82,7 @@ class Scope implements TimerScope {
     private readonly t0: number,
   ) {}
   get elapsed(): number {
-    return (performance.now() - this.t0) * this.timer.scale;
+    return since(this.t0) * this.timer.scale;
   }
   [Symbol.dispose](): void {
     this.timer.stop(this.t0);
@@ -99,6 +99,8 @@ abstract class TimerBase extends Field implements TimerField {
   readonly scale: number;
   /** The start time of the last `start()` (NaN before any). */
   started = NaN;
+  /** The duration `stop` returns, parked across the record call. */
+  private readonly held = new Float64Array(1);
   constructor(label: string, unit: TimeUnit) {
     super(label);
     this.scale = TIME_UNITS[unit];
@@ -108,20 +110,22 @@ abstract class TimerBase extends Field implements TimerField {
   abstract readonly count: number;
   abstract readonly value: number;
 
+  // A closed timer throws through the own properties markClosed sets: no check here.
   start(): number {
-    if (this.closed) this.useAfterClose();
-    return (this.started = performance.now());
+    return (this.started = clockNow());
   }
   stop(token: number = this.started): number {
-    if (this.closed) this.useAfterClose();
     if (token !== token) throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', `timer ${this.label} stopped without a start`);
-    const d = (performance.now() - token) * this.scale;
+    const d = since(token) * this.scale;
+    // Read back after the record call, not kept in a local across it: a double held
+    // across a call V8 does not inline is boxed (see src/platform/clock.ts).
+    this.held[0] = d;
     this.record(d);
-    return d;
+    return this.held[0]!;
   }
   scope(): TimerScope {
     if (this.closed) this.useAfterClose();
-    return new Scope(this, performance.now());
+    return new Scope(this, clockNow());
   }
   time<T>(fn: () => T): T {
     const t0 = this.start();
@@ -159,7 +163,6 @@ class V2Timer extends TimerBase {
     this.h.bind(at);
   }
   record(duration: number): void {
-    if (this.closed) this.useAfterClose();
     this.h.record(duration);
   }
   get last(): number {

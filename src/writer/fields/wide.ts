@@ -100,7 +100,10 @@ class V1BigInt extends Field implements BigIntField {
   at!: Placement;
   wb = 0;
   buffered = true;
-  shadow = 0n;
+  /** The value, while it is a safe integer (then `big` is null): kept as a number so a number update allocates nothing. */
+  num = 0;
+  /** The value, once it is not a safe integer. */
+  big: bigint | null = null;
   constructor(
     label: string,
     at: Placement,
@@ -109,7 +112,7 @@ class V1BigInt extends Field implements BigIntField {
     super(label);
     this.bind(at);
     const off = at.offset + (this.buffered ? (this.wb ^ 1) * 8 : 0);
-    this.shadow = signed ? this.dv.getBigInt64(off, true) : this.dv.getBigUint64(off, true);
+    this.keep(signed ? this.dv.getBigInt64(off, true) : this.dv.getBigUint64(off, true));
   }
   bind(at: Placement): void {
     this.at = at;
@@ -118,26 +121,48 @@ class V1BigInt extends Field implements BigIntField {
     this.buffered = wb !== V1_UNBUFFERED;
     this.wb = wb & 1;
   }
+  private keep(v: bigint): void {
+    const n = Number(v);
+    if (Number.isSafeInteger(n)) {
+      this.num = n;
+      this.big = null;
+    } else this.big = v;
+  }
   set(value: number | bigint): void {
-    if (this.closed) this.useAfterClose();
+    // A safe integer the type can hold is written as two 32-bit halves: no bigint is made.
+    if (typeof value === 'number' && Number.isSafeInteger(value) && (this.signed || value >= 0)) {
+      this.num = value;
+      this.big = null;
+      const off = this.at.offset + (this.buffered ? this.wb * 8 : 0);
+      this.dv.setUint32(off, value >>> 0, true);
+      this.dv.setUint32(off + 4, Math.floor(value / 4294967296) >>> 0, true);
+      this.flip();
+      return;
+    }
     const v = typeof value === 'bigint' ? value : BigInt(Number.isFinite(value) ? Math.trunc(value) : 0);
-    this.shadow = this.signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
+    const wrapped = this.signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
+    this.keep(wrapped);
     const off = this.at.offset + (this.buffered ? this.wb * 8 : 0);
-    if (this.signed) this.dv.setBigInt64(off, this.shadow, true);
-    else this.dv.setBigUint64(off, this.shadow, true);
+    if (this.signed) this.dv.setBigInt64(off, wrapped, true);
+    else this.dv.setBigUint64(off, wrapped, true);
+    this.flip();
+  }
+  /** Publish the buffer just written (the original's double buffering). */
+  private flip(): void {
     if (!this.buffered) return;
     this.dv.setUint8(this.at.writeBufferOffset, this.wb ^ 1);
     this.wb ^= 1;
   }
   incr(n = 1): void {
-    this.set(this.shadow + BigInt(n));
+    const sum = this.num + n;
+    if (this.big === null && Number.isSafeInteger(sum)) this.set(sum);
+    else this.set(this.value + BigInt(n));
   }
   get value(): bigint {
-    if (this.closed) this.useAfterClose();
-    return this.shadow;
+    return this.big ?? BigInt(this.num);
   }
   get number(): number {
-    return Number(this.value);
+    return this.big === null ? this.num : Number(this.big);
   }
 }
 
@@ -227,7 +252,8 @@ class V1String extends Field implements StringField {
     if (typeof value !== 'string') notAString(this.label, value);
     const n = encodeCut(value, this.payload);
     this.payload.fill(0, n); // NUL-padded, as the original
-    this.shadow = decoder.decode(this.payload.slice(0, n));
+    // The string itself when it fitted whole: decoding it back would allocate on every set.
+    this.shadow = n === Buffer.byteLength(value) ? value : decoder.decode(this.payload.slice(0, n));
   }
   get value(): string {
     if (this.closed) this.useAfterClose();
@@ -336,7 +362,6 @@ export class V2Struct<P extends string> extends Field implements CompoundField<P
   }
   /** Write every part of `current` in one seqlocked write. */
   publish(): void {
-    if (this.closed) this.useAfterClose();
     const odd = beginWrite(this.seq, 0, this.s);
     try {
       this.copyParts(this.f64, this.current);
