@@ -54,12 +54,22 @@ export function metricName(label: string): string {
   return name;
 }
 
+/** Units seen, with their suffixes: a scrape asks once per field, and there are few units. */
+const unitSuffixes = new Map<string, string>();
+
 /** A unit as a name suffix (`seconds`, `bytes`); empty when nothing usable is left. */
 export function unitSuffix(unit: string): string {
-  return unit
-    .replace(/[^A-Za-z0-9_]/g, '_')
-    .replace(/^_+|_+$/g, '')
-    .toLowerCase();
+  if (unit === '') return '';
+  let suffix = unitSuffixes.get(unit);
+  if (suffix === undefined) {
+    suffix = unit
+      .replace(/[^A-Za-z0-9_]/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .toLowerCase();
+    if (unitSuffixes.size > 1024) unitSuffixes.clear();
+    unitSuffixes.set(unit, suffix);
+  }
+  return suffix;
 }
 
 /** Escape a label value: backslash, double quote and newline. */
@@ -86,6 +96,8 @@ type FamilyType = 'counter' | 'gauge' | 'untyped' | 'info' | 'histogram';
 
 interface Series {
   readonly labels: string;
+  /** `{labels}`, or '' without labels: made once per writer, not once per sample. */
+  readonly braced: string;
   readonly value: number | bigint | string | HistogramValue | Readonly<Record<string, number>>;
 }
 
@@ -144,38 +156,45 @@ function keptBuckets(bounds: readonly number[], max: number): number[] {
 function collect(view: StoreView): { families: Family[]; alive: Series[]; errors: Series[] } {
   const snaps = view.files.flatMap((r) => (r.snapshot ? [r.snapshot] : []));
   const labelsOf = writerLabels(snaps);
-  const byKey = new Map<string, Family>();
+  // Families by label, then by type and unit (a label has one family but for a writer that changed its type).
+  const byLabel = new Map<string, Family[]>();
+  const family = (label: string, type: FamilyType, unit: string, help: string): Family => {
+    let list = byLabel.get(label);
+    if (!list) byLabel.set(label, (list = []));
+    for (const fam of list) if (fam.type === type && fam.unit === unit) return fam;
+    const fam: Family = { label, type, unit, help, series: [], base: '' };
+    list.push(fam);
+    return fam;
+  };
   const alive: Series[] = [];
   for (const s of snaps) {
     const labels = labelsOf.get(s)!;
-    alive.push({ labels, value: s.writer.alive ? 1 : 0 });
+    const braced = labels ? `{${labels}}` : '';
+    alive.push({ labels, braced, value: s.writer.alive ? 1 : 0 });
     for (const f of s.fields) {
       if (f.value === null || f.value === undefined) continue;
       const value = typeof f.value === 'boolean' ? (f.value ? 1 : 0) : f.value;
       const type = familyType(f.kind, value);
       const unit = type === 'info' ? '' : unitSuffix(f.unit);
-      const key = `${f.label}\u0000${type}\u0000${unit}`;
-      let fam = byKey.get(key);
-      if (!fam) byKey.set(key, (fam = { label: f.label, type, unit, help: f.help || `mmstats field ${f.label}`, series: [], base: '' }));
-      fam.series.push({ labels, value });
+      const fam = family(f.label, type, unit, f.help || `mmstats field ${f.label}`);
+      fam.series.push({ labels, braced, value });
       // A histogram's extra values (a timer's moving mean) are gauges of their own: `<label>.<name>`.
       if (type === 'histogram') {
         for (const [name, v] of Object.entries((value as HistogramValue).extra ?? {})) {
           if (typeof v !== 'number') continue;
           const label = `${f.label}.${name}`;
-          const k = `${label}\u0000gauge\u0000${unit}`;
-          let g = byKey.get(k);
-          if (!g)
-            byKey.set(k, (g = { label, type: 'gauge', unit, help: `${name.replace(/_/g, ' ')} of ${f.label}`, series: [], base: '' }));
-          g.series.push({ labels, value: v });
+          family(label, 'gauge', unit, `${name.replace(/_/g, ' ')} of ${f.label}`).series.push({ labels, braced, value: v });
         }
       }
     }
   }
   const errors = view.files
     .filter((r) => r.error)
-    .map((r) => ({ labels: `file="${escapeLabelValue(r.name)}",code="${escapeLabelValue(r.error!.code)}"`, value: 1 }));
-  const families = [...byKey.values()].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : a.type < b.type ? -1 : 1));
+    .map((r) => {
+      const labels = `file="${escapeLabelValue(r.name)}",code="${escapeLabelValue(r.error!.code)}"`;
+      return { labels, braced: `{${labels}}`, value: 1 };
+    });
+  const families = [...byLabel.values()].flat().sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : a.type < b.type ? -1 : 1));
   return { families, alive, errors };
 }
 
@@ -300,10 +319,12 @@ export function renderMetrics(view: StoreView, options: ExpositionOptions = {}):
   for (const fam of families) {
     const name = fam.base;
     switch (fam.type) {
-      case 'counter':
+      case 'counter': {
         header(om ? name : `${name}_total`, 'counter', fam.help, fam.unit);
-        for (const s of fam.series) out.push(`${name}_total${withLabels(s.labels, '')} ${formatValue(s.value as number | bigint)}`);
+        const sample = `${name}_total`;
+        for (const s of fam.series) out.push(`${sample}${s.braced} ${formatValue(s.value as number | bigint)}`);
         break;
+      }
       case 'info':
         header(om ? name : `${name}_info`, om ? 'info' : 'gauge', fam.help, '');
         for (const s of fam.series) out.push(`${name}_info${withLabels(s.labels, `value="${escapeLabelValue(String(s.value))}"`)} 1`);
@@ -319,7 +340,7 @@ export function renderMetrics(view: StoreView, options: ExpositionOptions = {}):
             for (const [part, v] of Object.entries(s.value as Record<string, number>)) {
               if (typeof v === 'number') out.push(`${name}${withLabels(s.labels, `part="${escapeLabelValue(part)}"`)} ${formatValue(v)}`);
             }
-          } else out.push(`${name}${withLabels(s.labels, '')} ${formatValue(s.value as number | bigint)}`);
+          } else out.push(`${name}${s.braced} ${formatValue(s.value as number | bigint)}`);
         }
     }
   }
