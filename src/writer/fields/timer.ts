@@ -99,8 +99,10 @@ abstract class TimerBase extends Field implements TimerField {
   readonly scale: number;
   /** The start time of the last `start()` (NaN before any). */
   started = NaN;
-  /** The duration `stop` returns, parked across the record call. */
-  private readonly held = new Float64Array(1);
+  /** The duration `stop` records and returns (see `stop`). */
+  protected readonly held = new Float64Array(1);
+  /** Record `held[0]`. */
+  protected abstract recordHeld(): void;
   constructor(label: string, unit: TimeUnit) {
     super(label);
     this.scale = TIME_UNITS[unit];
@@ -116,11 +118,11 @@ abstract class TimerBase extends Field implements TimerField {
   }
   stop(token: number = this.started): number {
     if (token !== token) throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', `timer ${this.label} stopped without a start`);
-    const d = since(token) * this.scale;
-    // Read back after the record call, not kept in a local across it: a double held
-    // across a call V8 does not inline is boxed (see src/platform/clock.ts).
-    this.held[0] = d;
-    this.record(d);
+    // The duration goes to the record path through `held`, not as an argument, and is
+    // read back after it: a double passed to, or held across, a call V8 does not
+    // inline is boxed in a new heap number (see src/platform/clock.ts).
+    this.held[0] = since(token) * this.scale;
+    this.recordHeld();
     return this.held[0]!;
   }
   scope(): TimerScope {
@@ -165,6 +167,10 @@ class V2Timer extends TimerBase {
   record(duration: number): void {
     this.h.record(duration);
   }
+  protected recordHeld(): void {
+    this.h.fbits[0] = this.held[0]!;
+    this.h.recordHeld();
+  }
   get last(): number {
     if (this.closed) this.useAfterClose();
     return this.h.last;
@@ -199,6 +205,9 @@ class V1Timer extends TimerBase {
     this.count++;
     this.w.add(duration);
     this.inner.set(this.w.sum / this.w.n);
+  }
+  protected recordHeld(): void {
+    this.record(this.held[0]!);
   }
   get value(): number {
     return this.w.mean;
