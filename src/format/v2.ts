@@ -292,6 +292,20 @@ function text(bytes: Uint8Array, start: number, len: number, what: string): stri
   }
 }
 
+/** The bounds of every record without any (length 0: nothing can be written into it). */
+const NO_BOUNDS = new Float64Array(0);
+
+/** One DataView per byte array: a file's records are decoded one after another over the same bytes. */
+let lastBytes: Uint8Array | undefined;
+let lastView: DataView | undefined;
+function viewOf(bytes: Uint8Array): DataView {
+  if (bytes !== lastBytes || lastView === undefined) {
+    lastView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    lastBytes = bytes;
+  }
+  return lastView;
+}
+
 /**
  * Decode the record at `offset`, checking every offset and length against `limit`
  * (the bytes of the file that may be read). Throws FormatViolation on any breach.
@@ -300,7 +314,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number, limit: number, l
   if (offset % 8 !== 0 || offset < Header.SIZE || offset + Record.PARTS > limit) {
     throw new FormatViolation(`record offset ${offset} is out of bounds (file holds ${limit} bytes)`);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dv = viewOf(bytes);
   const size = dv.getUint32(offset + Record.SIZE, littleEndian);
   if (size < Record.PARTS || offset + size > limit) {
     throw new FormatViolation(`record at ${offset} claims ${size} bytes, past the end of the file`);
@@ -325,7 +339,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number, limit: number, l
   }
   let p = partsEnd;
   if (extraLen % 8 !== 0) throw new FormatViolation(`record at ${offset}: extra length ${extraLen} is not a multiple of 8`);
-  const bounds = new Float64Array(extraLen / 8);
+  const bounds = extraLen === 0 ? NO_BOUNDS : new Float64Array(extraLen / 8);
   for (let i = 0; i < bounds.length; i++) bounds[i] = dv.getFloat64(p + i * 8, littleEndian);
   p += extraLen;
   const label = text(bytes, p, labelLen, 'label');

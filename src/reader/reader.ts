@@ -117,6 +117,8 @@ export class StatsReader {
   private layoutOwner = '';
   private v1Fields: V1FieldLayout[] = [];
   private closed = false;
+  /** Set by open, which has just sized the mapping from fstat: the first read need not ask again. */
+  private sizeJustChecked = true;
 
   private constructor(path: string, fd: number, format: 1 | 2, size: number) {
     this.path = path;
@@ -166,7 +168,9 @@ export class StatsReader {
   /** Read every field now (cheap: the layout is cached, only new fields are parsed). */
   read(): Snapshot {
     if (this.closed) throw new MmstatsError('ERR_MMSTATS_CLOSED', 'reader is closed', { path: this.path });
-    this.checkSize();
+    // A file truncated since open is still caught: the fault guard counts the pages read past its end.
+    if (this.sizeJustChecked) this.sizeJustChecked = false;
+    else this.checkSize();
     try {
       this.refreshLayout();
       const fields = this.format === 2 ? this.v2Fields.map((f) => this.readV2(f)) : this.v1Fields.map((f) => this.readV1(f));
