@@ -46,41 +46,50 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
   });
 }
 
+/**
+ * `fn` with its results remembered, up to `max` inputs (then forgotten at once):
+ * a scrape asks the same names, units and help texts every time.
+ */
+function remembered(fn: (s: string) => string, max = 65_536): (s: string) => string {
+  const seen = new Map<string, string>();
+  return (s) => {
+    let r = seen.get(s);
+    if (r === undefined) {
+      r = fn(s);
+      if (seen.size >= max) seen.clear();
+      seen.set(s, r);
+    }
+    return r;
+  };
+}
+
 /** A metric name from a field label: `web.stats.status.2XX` → `web_stats_status_2XX`. */
-export function metricName(label: string): string {
+export const metricName = remembered((label: string): string => {
   let name = label.replace(/[^A-Za-z0-9_]/g, '_');
   if (name === '') name = '_';
   if (/^[0-9]/.test(name)) name = '_' + name;
   return name;
-}
-
-/** Units seen, with their suffixes: a scrape asks once per field, and there are few units. */
-const unitSuffixes = new Map<string, string>();
+});
 
 /** A unit as a name suffix (`seconds`, `bytes`); empty when nothing usable is left. */
-export function unitSuffix(unit: string): string {
-  if (unit === '') return '';
-  let suffix = unitSuffixes.get(unit);
-  if (suffix === undefined) {
-    suffix = unit
-      .replace(/[^A-Za-z0-9_]/g, '_')
-      .replace(/^_+|_+$/g, '')
-      .toLowerCase();
-    if (unitSuffixes.size > 1024) unitSuffixes.clear();
-    unitSuffixes.set(unit, suffix);
-  }
-  return suffix;
-}
+export const unitSuffix = remembered((unit: string): string =>
+  unit
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase(),
+);
 
 /** Escape a label value: backslash, double quote and newline. */
 export function escapeLabelValue(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
+const escapeHelpText = remembered((v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n'));
+const escapeHelpOpenMetrics = remembered((v: string): string => escapeHelpText(v).replace(/"/g, '\\"'));
+
 /** Escape HELP text: backslash and newline (and, in OpenMetrics, double quote). */
 export function escapeHelp(v: string, openMetrics: boolean): string {
-  const s = v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-  return openMetrics ? s.replace(/"/g, '\\"') : s;
+  return openMetrics ? escapeHelpOpenMetrics(v) : escapeHelpText(v);
 }
 
 /** A sample value as Prometheus writes it: `+Inf`, `-Inf`, `NaN`, exact integers. */
@@ -162,7 +171,7 @@ function collect(view: StoreView): { families: Family[]; alive: Series[]; errors
     let list = byLabel.get(label);
     if (!list) byLabel.set(label, (list = []));
     for (const fam of list) if (fam.type === type && fam.unit === unit) return fam;
-    const fam: Family = { label, type, unit, help, series: [], base: '' };
+    const fam: Family = { label, type, unit, help: help || `mmstats field ${label}`, series: [], base: '' };
     list.push(fam);
     return fam;
   };
@@ -176,7 +185,7 @@ function collect(view: StoreView): { families: Family[]; alive: Series[]; errors
       const value = typeof f.value === 'boolean' ? (f.value ? 1 : 0) : f.value;
       const type = familyType(f.kind, value);
       const unit = type === 'info' ? '' : unitSuffix(f.unit);
-      const fam = family(f.label, type, unit, f.help || `mmstats field ${f.label}`);
+      const fam = family(f.label, type, unit, f.help);
       fam.series.push({ labels, braced, value });
       // A histogram's extra values (a timer's moving mean) are gauges of their own: `<label>.<name>`.
       if (type === 'histogram') {
