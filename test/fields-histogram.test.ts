@@ -156,8 +156,8 @@ test('every bound of the default layout lands in its own bucket and the next dou
       return f[0]!;
     };
     for (let i = 0; i < bounds.length - 1; i++) {
-      assert.equal(h.index(bounds[i]), i, `bound ${bounds[i]}`);
-      assert.equal(h.index(next(bounds[i]!)), i + 1, `just above ${bounds[i]}`);
+      assert.equal(h.bucketOf(bounds[i]), i, `bound ${bounds[i]}`);
+      assert.equal(h.bucketOf(next(bounds[i]!)), i + 1, `just above ${bounds[i]}`);
     }
     for (let i = 1; i < bounds.length - 1; i++) {
       assert.ok(bounds[i]! / bounds[i - 1]! - 1 <= 2 ** -7, 'no bucket is wider than 2^-7 of its lower bound');

@@ -75,7 +75,7 @@ const ZERO = 0n;
 
 /** A counter several threads increment: a 64-bit integer, `Atomics.add`. */
 class SharedCounter extends Field implements CounterField {
-  big!: BigInt64Array;
+  declare big: BigInt64Array;
   constructor(label: string, at: Placement) {
     super(label);
     this.bind(at);
@@ -109,8 +109,8 @@ function toBigInt(n: number, label: string): bigint {
 
 /** A float several threads update: a store for `set`, a compare-exchange loop on its bits for `incr`. */
 class SharedFloat extends Field implements GaugeField, NumberField {
-  f!: Float64Array | Float32Array;
-  bits!: BigInt64Array | Int32Array;
+  declare f: Float64Array | Float32Array;
+  declare bits: BigInt64Array | Int32Array;
   /** Scratch views over one private word, to move between a float and its bits without allocating a buffer. */
   private readonly sf: Float64Array | Float32Array;
   private readonly sb: BigInt64Array | Int32Array;
@@ -172,7 +172,7 @@ const INT_VIEWS: Record<number, new (b: ArrayBuffer, o: number, n: number) => At
 
 /** An integer of up to 32 bits several threads update with `Atomics`. */
 class SharedInt extends Field implements NumberField, GaugeField, CounterField {
-  v!: AtomicIntArray;
+  declare v: AtomicIntArray;
   constructor(
     label: string,
     at: Placement,
@@ -210,7 +210,7 @@ class SharedInt extends Field implements NumberField, GaugeField, CounterField {
 
 /** A 64-bit integer several threads update with `Atomics` on bigints. */
 class SharedBigInt extends Field implements BigIntField {
-  big!: BigInt64Array;
+  declare big: BigInt64Array;
   constructor(
     label: string,
     at: Placement,
@@ -242,7 +242,7 @@ class SharedBigInt extends Field implements BigIntField {
 }
 
 class SharedBool extends Field {
-  v!: Uint8Array;
+  declare v: Uint8Array;
   constructor(label: string, at: Placement) {
     super(label);
     this.bind(at);
@@ -273,7 +273,7 @@ const decoder = new TextDecoder();
  * may be writing.
  */
 abstract class SharedSeqlocked extends Field {
-  seq!: Int32Array;
+  declare seq: Int32Array;
   bind(at: Placement): void {
     this.seq = new Int32Array(at.buffer, at.offset + Seqlocked.SEQUENCE, 1);
   }
@@ -296,8 +296,8 @@ abstract class SharedSeqlocked extends Field {
 }
 
 class SharedString extends SharedSeqlocked implements StringField {
-  len!: Uint32Array;
-  payload!: Uint8Array;
+  declare len: Uint32Array;
+  declare payload: Uint8Array;
   constructor(
     label: string,
     at: Placement,
@@ -327,7 +327,7 @@ class SharedString extends SharedSeqlocked implements StringField {
 }
 
 class SharedStruct<P extends string> extends SharedSeqlocked implements CompoundField<P> {
-  f64!: Float64Array;
+  declare f64: Float64Array;
   private readonly current = {} as Record<P, number>;
   constructor(
     label: string,

@@ -91,7 +91,7 @@ export interface BoolField extends Field {
  */
 function v2NumberClass(ctor: IntArrayCtor) {
   return class V2Number extends Field implements NumberField, CounterField, GaugeField {
-    v!: IntArray;
+    declare v: IntArray;
     constructor(label: string, at: Placement) {
       super(label);
       this.bind(at);
@@ -129,8 +129,8 @@ function v2Class(ctor: IntArrayCtor) {
 
 /** v1 number fields: the original's layout, buffered or not, written through a DataView. */
 class V1Number extends Field implements NumberField, CounterField, GaugeField {
-  dv!: DataView;
-  at!: Placement;
+  declare dv: DataView;
+  declare at: Placement;
   wb = 0;
   shadow = 0;
   /** Whether the file double-buffers this field (its write-buffer byte is not 0xFF). */
@@ -276,7 +276,7 @@ export class GaugeSpec extends FieldSpec<GaugeField> {
 }
 
 class V2Bool extends Field implements BoolField {
-  v!: Uint8Array;
+  declare v: Uint8Array;
   constructor(label: string, at: Placement) {
     super(label);
     this.bind(at);

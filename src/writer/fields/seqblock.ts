@@ -11,9 +11,9 @@ import { Field, type Placement } from '../field.js';
 /** @internal A seqlocked block of `slots` float64 values with one writer. */
 export abstract class SeqBlock extends Field {
   /** The block's sequence word. */
-  seq!: Int32Array;
+  declare seq: Int32Array;
   /** The payload slots. */
-  f64!: Float64Array;
+  declare f64: Float64Array;
   /** The writer's copy of the sequence: a write never reads it back from the file. */
   s = 0;
 

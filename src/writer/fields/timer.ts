@@ -165,7 +165,10 @@ class V2Timer extends TimerBase {
     this.h.bind(at);
   }
   record(duration: number): void {
-    this.h.record(duration);
+    // The histogram's own record, one call level less: V8 inlines a path only up to a total size.
+    const h = this.h;
+    h.fbits[0] = duration;
+    h.recordHeld();
   }
   protected recordHeld(): void {
     this.h.fbits[0] = this.held[0]!;

@@ -25,8 +25,8 @@ export interface BigIntField extends Field {
 }
 
 class Int64Field extends Field implements BigIntField {
-  u32!: Uint32Array;
-  big!: BigInt64Array | BigUint64Array;
+  declare u32: Uint32Array;
+  declare big: BigInt64Array | BigUint64Array;
   /** The high word as last written: when unchanged, a store of the low word is enough. */
   hi = 0;
   constructor(
@@ -96,8 +96,8 @@ export class BigIntSpec extends FieldSpec<BigIntField> {
 }
 
 class V1BigInt extends Field implements BigIntField {
-  dv!: DataView;
-  at!: Placement;
+  declare dv: DataView;
+  declare at: Placement;
   wb = 0;
   buffered = true;
   /** The value, while it is a safe integer (then `big` is null): kept as a number so a number update allocates nothing. */
@@ -187,9 +187,9 @@ function notAString(label: string, value: unknown): never {
 }
 
 class V2String extends Field implements StringField {
-  seq!: Int32Array;
-  len!: Uint32Array;
-  payload!: Uint8Array;
+  declare seq: Int32Array;
+  declare len: Uint32Array;
+  declare payload: Uint8Array;
   /** The writer's copy of the sequence: a write never reads the file. */
   s = 0;
   shadow = '';
@@ -231,7 +231,7 @@ class V2String extends Field implements StringField {
 }
 
 class V1String extends Field implements StringField {
-  payload!: Uint8Array;
+  declare payload: Uint8Array;
   shadow = '';
   constructor(
     label: string,
@@ -329,8 +329,8 @@ function compileCopy<P extends string>(names: readonly P[]): (f64: Float64Array,
 
 /** @internal The seqlocked struct every compound value (and timer, histogram) is built on. */
 export class V2Struct<P extends string> extends Field implements CompoundField<P> {
-  seq!: Int32Array;
-  f64!: Float64Array;
+  declare seq: Int32Array;
+  declare f64: Float64Array;
   s = 0;
   readonly current: Record<P, number>;
   /** Copies `current` into the file; compiled per schema so every part load is a fixed property. */
