@@ -78,7 +78,7 @@ export type TimerOptions = Omit<FieldOptions, 'unit'> &
 
 class Scope implements TimerScope {
   constructor(
-    private readonly timer: TimerBase,
+    private readonly timer: Timer,
     private readonly t0: number,
   ) {}
   get elapsed(): number {
@@ -93,24 +93,96 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
   return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function';
 }
 
-/** The clock forms, shared by both formats: only `record` differs. */
-abstract class TimerBase extends Field implements TimerField {
+/**
+ * Where a timer's durations go: the format's part. A duration arrives in
+ * `held[0]`, never as an argument (see `Timer.stop`).
+ */
+interface DurationSink {
+  bind(at: Placement): void;
+  recordHeld(held: Float64Array): void;
+  readonly last: number;
+  readonly count: number;
+  /** The moving mean (or the mean without one). */
+  readonly value: number;
+}
+
+/** v2: a histogram of the durations, with their moving mean. */
+class HistogramSink implements DurationSink {
+  readonly h: V2Histogram;
+  constructor(label: string, at: Placement, layout: BucketLayout, moving: number) {
+    this.h = new V2Histogram(label, at, layout, moving);
+  }
+  bind(at: Placement): void {
+    this.h.bind(at);
+  }
+  recordHeld(held: Float64Array): void {
+    const h = this.h;
+    h.fbits[0] = held[0]!;
+    h.recordHeld();
+  }
+  get last(): number {
+    return this.h.last;
+  }
+  get count(): number {
+    return this.h.count;
+  }
+  get value(): number {
+    return this.h.moving ? this.h.movingMean : this.h.count > 0 ? this.h.sum / this.h.count : NaN;
+  }
+}
+
+/** v1: the original's TimerField, a buffered `d` holding the moving mean; `last` lives in writer memory. */
+class MovingMeanSink implements DurationSink {
+  readonly inner: GaugeField;
+  readonly w: MovingWindow;
+  last = NaN;
+  count = 0;
+  /** The mean, as the window computes it. */
+  private readonly mean = new Float64Array(1);
+  constructor(label: string, at: Placement, moving: number) {
+    this.inner = new GaugeSpec({}).create(label, at);
+    this.w = new MovingWindow(moving);
+  }
+  bind(at: Placement): void {
+    this.inner.bind(at);
+  }
+  recordHeld(held: Float64Array): void {
+    const d = held[0]!;
+    if (d !== d) return;
+    this.last = d;
+    this.count++;
+    this.w.addHeld(held, this.mean, 0);
+    this.inner.set(this.mean[0]!);
+  }
+  get value(): number {
+    return this.w.mean;
+  }
+}
+
+/**
+ * A timer in either format: one class, so that every call site in a program sees
+ * one shape whichever formats it uses (two classes sharing these methods made V8
+ * give up inlining them, and a token or duration returned from a call it does not
+ * inline is a new heap number). The format's part is the sink.
+ */
+class Timer extends Field implements TimerField {
   /** Milliseconds to the timer's unit. */
   readonly scale: number;
   /** The start time of the last `start()` (NaN before any). */
   started = NaN;
-  /** The duration `stop` records and returns (see `stop`). */
-  protected readonly held = new Float64Array(1);
-  /** Record `held[0]`. */
-  protected abstract recordHeld(): void;
-  constructor(label: string, unit: TimeUnit) {
+  /** The duration being recorded (see `stop`). */
+  private readonly held = new Float64Array(1);
+  constructor(
+    label: string,
+    unit: TimeUnit,
+    readonly sink: DurationSink,
+  ) {
     super(label);
     this.scale = TIME_UNITS[unit];
   }
-  abstract record(duration: number): void;
-  abstract readonly last: number;
-  abstract readonly count: number;
-  abstract readonly value: number;
+  bind(at: Placement): void {
+    this.sink.bind(at);
+  }
 
   // A closed timer throws through the own properties markClosed sets: no check here.
   start(): number {
@@ -118,15 +190,18 @@ abstract class TimerBase extends Field implements TimerField {
   }
   stop(token: number = this.started): number {
     if (token !== token) throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', `timer ${this.label} stopped without a start`);
-    // The duration goes to the record path through `held`, not as an argument, and is
-    // read back after it: a double passed to, or held across, a call V8 does not
-    // inline is boxed in a new heap number (see src/platform/clock.ts).
+    // The duration goes to the sink through `held`, not as an argument, and is read
+    // back after it: a double passed to, or held across, a call V8 does not inline
+    // is boxed in a new heap number (see src/platform/clock.ts).
     this.held[0] = since(token) * this.scale;
-    this.recordHeld();
+    this.sink.recordHeld(this.held);
     return this.held[0]!;
   }
+  record(duration: number): void {
+    this.held[0] = duration;
+    this.sink.recordHeld(this.held);
+  }
   scope(): TimerScope {
-    if (this.closed) this.useAfterClose();
     return new Scope(this, clockNow());
   }
   time<T>(fn: () => T): T {
@@ -153,67 +228,14 @@ abstract class TimerBase extends Field implements TimerField {
       },
     ) as T;
   }
-}
-
-class V2Timer extends TimerBase {
-  readonly h: V2Histogram;
-  constructor(label: string, at: Placement, unit: TimeUnit, layout: BucketLayout, moving: number) {
-    super(label, unit);
-    this.h = new V2Histogram(label, at, layout, moving);
-  }
-  bind(at: Placement): void {
-    this.h.bind(at);
-  }
-  record(duration: number): void {
-    // The histogram's own record, one call level less: V8 inlines a path only up to a total size.
-    const h = this.h;
-    h.fbits[0] = duration;
-    h.recordHeld();
-  }
-  protected recordHeld(): void {
-    this.h.fbits[0] = this.held[0]!;
-    this.h.recordHeld();
-  }
   get last(): number {
-    if (this.closed) this.useAfterClose();
-    return this.h.last;
+    return this.sink.last;
   }
   get count(): number {
-    if (this.closed) this.useAfterClose();
-    return this.h.count;
+    return this.sink.count;
   }
   get value(): number {
-    if (this.closed) this.useAfterClose();
-    return this.h.moving ? this.h.movingMean : this.h.count > 0 ? this.h.sum / this.h.count : NaN;
-  }
-}
-
-class V1Timer extends TimerBase {
-  readonly inner: GaugeField;
-  readonly w: MovingWindow;
-  last = NaN;
-  count = 0;
-  constructor(label: string, at: Placement, unit: TimeUnit, moving: number) {
-    super(label, unit);
-    this.inner = new GaugeSpec({}).create(label, at);
-    this.w = new MovingWindow(moving);
-  }
-  bind(at: Placement): void {
-    this.inner.bind(at);
-  }
-  record(duration: number): void {
-    if (this.closed) this.useAfterClose();
-    if (duration !== duration) return;
-    this.last = duration;
-    this.count++;
-    this.w.add(duration);
-    this.inner.set(this.w.sum / this.w.n);
-  }
-  protected recordHeld(): void {
-    this.record(this.held[0]!);
-  }
-  get value(): number {
-    return this.w.mean;
+    return this.sink.value;
   }
 }
 
@@ -247,7 +269,8 @@ export class TimerSpec extends FieldSpec<TimerField> {
     return { type: 'd', buffered: true };
   }
   create(label: string, at: Placement): TimerField {
-    if (at.format === 2) return new V2Timer(label, at, this.unit, this.layout, this.moving);
-    return new V1Timer(label, at, this.unit, this.moving || 100);
+    const sink =
+      at.format === 2 ? new HistogramSink(label, at, this.layout, this.moving) : new MovingMeanSink(label, at, this.moving || 100);
+    return new Timer(label, this.unit, sink);
   }
 }
