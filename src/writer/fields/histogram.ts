@@ -190,6 +190,11 @@ export class V2Histogram extends SeqBlock implements HistogramField {
     return 1 + (e - this.emin) * (1 << this.p) + ((hi & 0xfffff) >>> this.shift);
   }
 
+  /** Where `recordHeld` takes its value from (a timer writes its durations there). */
+  get input(): Float64Array {
+    return this.fbits;
+  }
+
   /** The bucket `v` would be counted in (for checks of the layout; not a hot path). */
   bucketOf(v: number): number {
     this.fbits[0] = v;

@@ -94,45 +94,24 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
 }
 
 /**
- * Where a timer's durations go: the format's part. A duration arrives in
- * `held[0]`, never as an argument (see `Timer.stop`).
+ * Where a timer's durations go: the format's part. A duration is written into
+ * `input[0]` and `recordHeld()` takes it from there: no double crosses the call
+ * (see `Timer.stop`). `input[0]` still holds the duration after the call.
  */
 interface DurationSink {
+  readonly input: Float64Array;
+  recordHeld(): void;
   bind(at: Placement): void;
-  recordHeld(held: Float64Array): void;
   readonly last: number;
   readonly count: number;
-  /** The moving mean (or the mean without one). */
-  readonly value: number;
 }
 
-/** v2: a histogram of the durations, with their moving mean. */
-class HistogramSink implements DurationSink {
-  readonly h: V2Histogram;
-  constructor(label: string, at: Placement, layout: BucketLayout, moving: number) {
-    this.h = new V2Histogram(label, at, layout, moving);
-  }
-  bind(at: Placement): void {
-    this.h.bind(at);
-  }
-  recordHeld(held: Float64Array): void {
-    const h = this.h;
-    h.fbits[0] = held[0]!;
-    h.recordHeld();
-  }
-  get last(): number {
-    return this.h.last;
-  }
-  get count(): number {
-    return this.h.count;
-  }
-  get value(): number {
-    return this.h.moving ? this.h.movingMean : this.h.count > 0 ? this.h.sum / this.h.count : NaN;
-  }
-}
+// v2: the histogram itself is the sink (V2Histogram has the members), so a timer's
+// record is a histogram's record, and one class serves both.
 
 /** v1: the original's TimerField, a buffered `d` holding the moving mean; `last` lives in writer memory. */
 class MovingMeanSink implements DurationSink {
+  readonly input = new Float64Array(1);
   readonly inner: GaugeField;
   readonly w: MovingWindow;
   last = NaN;
@@ -146,16 +125,13 @@ class MovingMeanSink implements DurationSink {
   bind(at: Placement): void {
     this.inner.bind(at);
   }
-  recordHeld(held: Float64Array): void {
-    const d = held[0]!;
+  recordHeld(): void {
+    const d = this.input[0]!;
     if (d !== d) return;
     this.last = d;
     this.count++;
-    this.w.addHeld(held, this.mean, 0);
+    this.w.addHeld(this.input, this.mean, 0);
     this.inner.set(this.mean[0]!);
-  }
-  get value(): number {
-    return this.w.mean;
   }
 }
 
@@ -170,8 +146,8 @@ class Timer extends Field implements TimerField {
   readonly scale: number;
   /** The start time of the last `start()` (NaN before any). */
   started = NaN;
-  /** The duration being recorded (see `stop`). */
-  private readonly held = new Float64Array(1);
+  /** The sink's input slot (see DurationSink). */
+  private readonly input: Float64Array;
   constructor(
     label: string,
     unit: TimeUnit,
@@ -179,6 +155,7 @@ class Timer extends Field implements TimerField {
   ) {
     super(label);
     this.scale = TIME_UNITS[unit];
+    this.input = sink.input;
   }
   bind(at: Placement): void {
     this.sink.bind(at);
@@ -190,16 +167,16 @@ class Timer extends Field implements TimerField {
   }
   stop(token: number = this.started): number {
     if (token !== token) throw new MmstatsError('ERR_MMSTATS_UNSUPPORTED', `timer ${this.label} stopped without a start`);
-    // The duration goes to the sink through `held`, not as an argument, and is read
+    // The duration goes to the sink through its input slot, not as an argument, and is read
     // back after it: a double passed to, or held across, a call V8 does not inline
     // is boxed in a new heap number (see src/platform/clock.ts).
-    this.held[0] = since(token) * this.scale;
-    this.sink.recordHeld(this.held);
-    return this.held[0]!;
+    this.input[0] = since(token) * this.scale;
+    this.sink.recordHeld();
+    return this.input[0]!;
   }
   record(duration: number): void {
-    this.held[0] = duration;
-    this.sink.recordHeld(this.held);
+    this.input[0] = duration;
+    this.sink.recordHeld();
   }
   scope(): TimerScope {
     return new Scope(this, clockNow());
@@ -235,7 +212,10 @@ class Timer extends Field implements TimerField {
     return this.sink.count;
   }
   get value(): number {
-    return this.sink.value;
+    const sink = this.sink;
+    if (sink instanceof MovingMeanSink) return sink.w.mean;
+    const h = sink as V2Histogram;
+    return h.moving ? h.movingMean : h.count > 0 ? h.sum / h.count : NaN;
   }
 }
 
@@ -269,8 +249,7 @@ export class TimerSpec extends FieldSpec<TimerField> {
     return { type: 'd', buffered: true };
   }
   create(label: string, at: Placement): TimerField {
-    const sink =
-      at.format === 2 ? new HistogramSink(label, at, this.layout, this.moving) : new MovingMeanSink(label, at, this.moving || 100);
+    const sink = at.format === 2 ? new V2Histogram(label, at, this.layout, this.moving) : new MovingMeanSink(label, at, this.moving || 100);
     return new Timer(label, this.unit, sink);
   }
 }
