@@ -5,30 +5,24 @@
  * Node 20's `performance.now()` builds an array per call (it goes through
  * `process.hrtime()`), so a timer's `start()`/`stop()` pair made garbage on every
  * use. The native layer reads the same clock (CLOCK_MONOTONIC, like libuv's
- * `uv_hrtime`) and writes it into a Float64Array; `now()` is small enough for V8
- * to inline, so the double never leaves a register as a heap number. One more
- * rule, measured: a double held in a local variable across the native call is
- * boxed (a new heap number per call), so `since()` parks its argument in a typed
- * array for the duration of the call.
+ * `uv_hrtime`) and writes it into a Float64Array instead of returning it; `now()`
+ * is small enough for V8 to inline, so the double stays unboxed.
+ *
+ * One more thing, measured and not fully explained: a double that optimised code
+ * holds in a local variable across the native call was at times boxed (a new heap
+ * number per call), depending on how V8 compiled the caller. So nothing of ours
+ * lives across the call: `since()` parks its argument in a typed array, and the
+ * offset is loaded from one after the call.
  *
  * @module
  */
 import { native } from '../native/index.js';
 
-/**
- * A module-local constant, not an imported binding: V8 cannot fold an import
- * across modules, and its generic call of a native function boxed the caller's
- * doubles (a heap number per call, measured); a call to a known native function
- * takes V8's direct API-call path, which allocates nothing.
- */
+/** The native function, as a module constant that V8 can treat as a known target. */
 const readClock = native.readClock;
 const slot = new Float64Array(native.clockBuffer);
 
-/**
- * performance.now() minus the native clock, taken once: the two then agree to
- * about a microsecond. Kept in a typed array, not a constant, so that it is
- * loaded after the native call instead of being held across it.
- */
+/** performance.now() minus the native clock, taken once: the two then agree to about a microsecond. */
 const offset = new Float64Array(1);
 offset[0] = ((): number => {
   let best = Infinity;
