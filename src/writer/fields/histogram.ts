@@ -276,6 +276,10 @@ export class V2Histogram extends SeqBlock implements HistogramField {
     if (this.closed) this.useAfterClose();
     return this.f64[LAST]!;
   }
+  /** The moving mean when published, else the mean of every value (NaN before any). */
+  get mean(): number {
+    return this.moving ? this.movingMean : this.count > 0 ? this.sum / this.count : NaN;
+  }
   get movingMean(): number {
     if (this.closed) this.useAfterClose();
     return this.moving ? this.f64[BUCKETS + this.buckets]! : NaN;

@@ -104,6 +104,8 @@ interface DurationSink {
   bind(at: Placement): void;
   readonly last: number;
   readonly count: number;
+  /** The timer's value: the moving mean (or the mean without one). */
+  readonly mean: number;
 }
 
 // v2: the histogram itself is the sink (V2Histogram has the members), so a timer's
@@ -116,8 +118,8 @@ class MovingMeanSink implements DurationSink {
   readonly w: MovingWindow;
   last = NaN;
   count = 0;
-  /** The mean, as the window computes it. */
-  private readonly mean = new Float64Array(1);
+  /** Where the window writes its mean. */
+  private readonly meanSlot = new Float64Array(1);
   constructor(label: string, at: Placement, moving: number) {
     this.inner = new GaugeSpec({}).create(label, at);
     this.w = new MovingWindow(moving);
@@ -130,8 +132,11 @@ class MovingMeanSink implements DurationSink {
     if (d !== d) return;
     this.last = d;
     this.count++;
-    this.w.addHeld(this.input, this.mean, 0);
-    this.inner.set(this.mean[0]!);
+    this.w.addHeld(this.input, this.meanSlot, 0);
+    this.inner.set(this.meanSlot[0]!);
+  }
+  get mean(): number {
+    return this.w.mean;
   }
 }
 
@@ -212,10 +217,7 @@ class Timer extends Field implements TimerField {
     return this.sink.count;
   }
   get value(): number {
-    const sink = this.sink;
-    if (sink instanceof MovingMeanSink) return sink.w.mean;
-    const h = sink as V2Histogram;
-    return h.moving ? h.movingMean : h.count > 0 ? h.sum / h.count : NaN;
+    return this.sink.mean;
   }
 }
 
