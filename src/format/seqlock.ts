@@ -30,24 +30,43 @@
 /** True where the CPU keeps stores in order (x86 TSO): plain sequence stores are enough. */
 const STORES_ORDERED = process.arch === 'x64' || process.arch === 'ia32';
 
-/** Start a write: mark the sequence odd. Returns the odd value. */
-export function beginWrite(seq: Int32Array, index: number, current: number): number {
+/** Start a write where stores stay in order (x86): a plain store of the odd sequence. */
+function beginWriteOrdered(seq: Int32Array, index: number, current: number): number {
   const odd = (current + 1) | 0;
-  if (STORES_ORDERED) seq[index] = odd;
-  else {
-    Atomics.store(seq, index, odd);
-    Atomics.load(seq, index); // a barrier: payload stores stay after the odd sequence
-  }
+  seq[index] = odd;
   return odd;
 }
 
-/** End a write started at `odd`: mark the sequence even. Returns the even value. */
-export function endWrite(seq: Int32Array, index: number, odd: number): number {
+/** Start a write on a weakly ordered CPU: a release store, then a load-acquire as the barrier. */
+function beginWriteWeak(seq: Int32Array, index: number, current: number): number {
+  const odd = (current + 1) | 0;
+  Atomics.store(seq, index, odd);
+  Atomics.load(seq, index); // a barrier: payload stores stay after the odd sequence
+  return odd;
+}
+
+/** End a write where stores stay in order: a plain store of the even sequence. */
+function endWriteOrdered(seq: Int32Array, index: number, odd: number): number {
   const even = (odd + 1) | 0;
-  if (STORES_ORDERED) seq[index] = even;
-  else Atomics.store(seq, index, even);
+  seq[index] = even;
   return even;
 }
+
+/** End a write on a weakly ordered CPU: a release store of the even sequence. */
+function endWriteWeak(seq: Int32Array, index: number, odd: number): number {
+  const even = (odd + 1) | 0;
+  Atomics.store(seq, index, even);
+  return even;
+}
+
+// Chosen once for the CPU, so the function a record path inlines holds only its own
+// case: V8 inlines a path only up to a total size, and a timer's record is long.
+
+/** Start a write: mark the sequence odd. Returns the odd value. */
+export const beginWrite: (seq: Int32Array, index: number, current: number) => number = STORES_ORDERED ? beginWriteOrdered : beginWriteWeak;
+
+/** End a write started at `odd`: mark the sequence even. Returns the even value. */
+export const endWrite: (seq: Int32Array, index: number, odd: number) => number = STORES_ORDERED ? endWriteOrdered : endWriteWeak;
 
 /**
  * Start a write on a value several threads share: spin until this thread owns
