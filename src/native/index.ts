@@ -191,7 +191,3 @@ export const threadId: NativeMapping['threadId'] = native.threadId;
 export const pageSize: NativeMapping['pageSize'] = native.pageSize;
 /** See {@link NativeMapping.faultCount}. */
 export const faultCount: NativeMapping['faultCount'] = native.faultCount;
-/** See {@link NativeMapping.readClock}. */
-export const readClock: NativeMapping['readClock'] = native.readClock;
-/** See {@link NativeMapping.clockBuffer}. */
-export const clockBuffer: ArrayBuffer = native.clockBuffer;

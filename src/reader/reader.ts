@@ -106,12 +106,13 @@ export class StatsReader {
   readonly path: string;
   readonly format: 1 | 2;
   private fd: number;
-  private buffer: ArrayBuffer;
+  // The mapping and its views, all set by setMapping.
+  private buffer!: ArrayBuffer;
   /** Whole-mapping typed views, made on first use after each (re)map: a scalar read is one indexed load, no allocation. */
   private scalarViews: ScalarViews | undefined;
-  private bytes: Uint8Array;
-  private dv: DataView;
-  private i32: Int32Array;
+  private bytes!: Uint8Array;
+  private dv!: DataView;
+  private i32!: Int32Array;
   private v2Fields: V2Field[] = [];
   /** Whose layout v2Fields describes: a kept file taken over by a new writer is laid out afresh. */
   private layoutOwner = '';
@@ -124,10 +125,16 @@ export class StatsReader {
     this.path = path;
     this.fd = fd;
     this.format = format;
-    this.buffer = native.map(fd, size, false);
-    this.bytes = new Uint8Array(this.buffer);
-    this.dv = new DataView(this.buffer);
-    this.i32 = new Int32Array(this.buffer, 0, Math.floor(size / 4));
+    this.setMapping(native.map(fd, size, false));
+  }
+
+  /** Take `buffer` as the mapping, with fresh views over it. */
+  private setMapping(buffer: ArrayBuffer): void {
+    this.buffer = buffer;
+    this.bytes = new Uint8Array(buffer);
+    this.dv = new DataView(buffer);
+    this.i32 = new Int32Array(buffer, 0, Math.floor(buffer.byteLength / 4));
+    this.scalarViews = undefined;
   }
 
   /**
@@ -234,11 +241,7 @@ export class StatsReader {
     if (size < this.buffer.byteLength) throw this.truncated();
     if (size > this.buffer.byteLength && size <= Limits.MAX_FILE_SIZE) {
       const old = this.buffer;
-      this.buffer = native.map(this.fd, size, false);
-      this.scalarViews = undefined;
-      this.bytes = new Uint8Array(this.buffer);
-      this.dv = new DataView(this.buffer);
-      this.i32 = new Int32Array(this.buffer, 0, Math.floor(size / 4));
+      this.setMapping(native.map(this.fd, size, false));
       native.unmap(old);
     }
   }
@@ -331,7 +334,7 @@ export class StatsReader {
         value = v.u16[o >> 1]!;
         break;
       case DataType.INT32:
-        value = v.i32[o >> 2]!;
+        value = this.i32[o >> 2]!;
         break;
       case DataType.UINT32:
         value = v.u32[o >> 2]!;
@@ -415,7 +418,6 @@ interface ScalarViews {
   readonly i8: Int8Array;
   readonly i16: Int16Array;
   readonly u16: Uint16Array;
-  readonly i32: Int32Array;
   readonly u32: Uint32Array;
   readonly i64: BigInt64Array;
   readonly u64: BigUint64Array;
@@ -429,7 +431,6 @@ function scalarViews(b: ArrayBuffer): ScalarViews {
     i8: new Int8Array(b),
     i16: new Int16Array(b, 0, n >> 1),
     u16: new Uint16Array(b, 0, n >> 1),
-    i32: new Int32Array(b, 0, n >> 2),
     u32: new Uint32Array(b, 0, n >> 2),
     i64: new BigInt64Array(b, 0, n >> 3),
     u64: new BigUint64Array(b, 0, n >> 3),

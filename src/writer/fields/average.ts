@@ -59,31 +59,26 @@ export class MovingWindow {
   i = 0;
   /** Values held (at most ring.length). */
   n = 0;
-  /**
-   * Starts as -0, not 0: a double from the start, so V8 never has to change this
-   * field's representation from small integer to double under running code (which
-   * left every later window on a slower path, measured).
-   */
-  sum = -0;
+  sum = 0;
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 1 || size > 1e7)
       throw new RangeError(`a moving window size must be an integer from 1 to 10^7, not ${size}`);
     this.ring = new Float64Array(size);
   }
-  /** Argument and result slots of `add` (see `addHeld`). */
-  private readonly scratch = new Float64Array(2);
+  /** The argument slot of `add` (see `addHeld`). */
+  private readonly scratch = new Float64Array(1);
   /** Add `v`, dropping the oldest value once full. */
   add(v: number): void {
     this.scratch[0] = v;
-    this.addHeld(this.scratch, this.scratch, 1);
+    this.addHeld(this.scratch);
   }
   /**
-   * Add `held[0]`, dropping the oldest value once full, and store the new mean in
-   * `out[at]`. Values travel through typed arrays, not as arguments or results:
-   * V8 boxes a double that crosses a call it does not inline in a new heap number,
-   * and the record paths of timers and histograms must allocate nothing.
+   * Add `held[0]`, dropping the oldest value once full. The value travels through
+   * a typed array, not as an argument: V8 boxes a double passed to a call it does
+   * not inline in a new heap number, and the record paths of timers and histograms
+   * must allocate nothing. Callers read `sum` and `n` after the call.
    */
-  addHeld(held: Float64Array, out: Float64Array, at: number): void {
+  addHeld(held: Float64Array): void {
     const v = held[0]!;
     const ring = this.ring;
     const i = this.i;
@@ -99,7 +94,6 @@ export class MovingWindow {
       // Once per lap, re-add from scratch so that the rounding of many += and -= never piles up.
       this.sum = sumOf(ring);
     } else this.i = i + 1;
-    out[at] = this.sum / this.n;
   }
   get mean(): number {
     return this.n === 0 ? NaN : this.sum / this.n;

@@ -241,7 +241,10 @@ export class V2Histogram extends SeqBlock implements HistogramField {
     f[LAST] = value;
     f[BUCKETS + i] += 1;
     const m = this.moving;
-    if (m !== null) m.addHeld(this.fbits, f, BUCKETS + this.buckets);
+    if (m !== null) {
+      m.addHeld(this.fbits);
+      f[BUCKETS + this.buckets] = m.sum / m.n;
+    }
     this.s = endWrite(this.seq, 0, odd);
   }
 

@@ -118,8 +118,6 @@ class MovingMeanSink implements DurationSink {
   readonly w: MovingWindow;
   last = NaN;
   count = 0;
-  /** Where the window writes its mean. */
-  private readonly meanSlot = new Float64Array(1);
   constructor(label: string, at: Placement, moving: number) {
     this.inner = new GaugeSpec({}).create(label, at);
     this.w = new MovingWindow(moving);
@@ -132,8 +130,8 @@ class MovingMeanSink implements DurationSink {
     if (d !== d) return;
     this.last = d;
     this.count++;
-    this.w.addHeld(this.input, this.meanSlot, 0);
-    this.inner.set(this.meanSlot[0]!);
+    this.w.addHeld(this.input);
+    this.inner.set(this.w.sum / this.w.n);
   }
   get mean(): number {
     return this.w.mean;

@@ -129,11 +129,11 @@ class V1BigInt extends Field implements BigIntField {
     } else this.big = v;
   }
   set(value: number | bigint): void {
+    const off = this.at.offset + (this.buffered ? this.wb * 8 : 0);
     // A safe integer the type can hold is written as two 32-bit halves: no bigint is made.
     if (typeof value === 'number' && Number.isSafeInteger(value) && (this.signed || value >= 0)) {
       this.num = value;
       this.big = null;
-      const off = this.at.offset + (this.buffered ? this.wb * 8 : 0);
       this.dv.setUint32(off, value >>> 0, true);
       this.dv.setUint32(off + 4, Math.floor(value / 4294967296) >>> 0, true);
       this.flip();
@@ -142,7 +142,6 @@ class V1BigInt extends Field implements BigIntField {
     const v = typeof value === 'bigint' ? value : BigInt(Number.isFinite(value) ? Math.trunc(value) : 0);
     const wrapped = this.signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
     this.keep(wrapped);
-    const off = this.at.offset + (this.buffered ? this.wb * 8 : 0);
     if (this.signed) this.dv.setBigInt64(off, wrapped, true);
     else this.dv.setBigUint64(off, wrapped, true);
     this.flip();
@@ -182,6 +181,11 @@ function encodeCut(value: string, dest: Uint8Array): number {
   return encoder.encodeInto(value, dest).written;
 }
 
+/** What a string field holds after `value` was encoded into `payload` as `n` bytes: the string itself when it fitted whole (no decode, no allocation). */
+function stored(value: string, payload: Uint8Array, n: number): string {
+  return n === Buffer.byteLength(value) ? value : decoder.decode(payload.slice(0, n));
+}
+
 function notAString(label: string, value: unknown): never {
   throw new TypeError(`field ${label} takes a string, not ${value === null ? 'null' : typeof value}`);
 }
@@ -219,7 +223,7 @@ class V2String extends Field implements StringField {
     this.payload.fill(0, n);
     this.len[0] = n;
     this.s = endWrite(this.seq, 0, odd);
-    this.shadow = n === Buffer.byteLength(value) ? value : decoder.decode(this.payload.slice(0, n));
+    this.shadow = stored(value, this.payload, n);
   }
   get value(): string {
     if (this.closed) this.useAfterClose();
@@ -252,8 +256,7 @@ class V1String extends Field implements StringField {
     if (typeof value !== 'string') notAString(this.label, value);
     const n = encodeCut(value, this.payload);
     this.payload.fill(0, n); // NUL-padded, as the original
-    // The string itself when it fitted whole: decoding it back would allocate on every set.
-    this.shadow = n === Buffer.byteLength(value) ? value : decoder.decode(this.payload.slice(0, n));
+    this.shadow = stored(value, this.payload, n);
   }
   get value(): string {
     if (this.closed) this.useAfterClose();
