@@ -127,6 +127,16 @@ export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 /** The f64 scalars at the start of a histogram payload, in order. */
 export const HISTOGRAM_SCALARS = ['count', 'sum', 'min', 'max', 'last'] as const;
 
+/** The f64 slots of a histogram payload: HISTOGRAM_SCALARS in order, then the bucket counts. */
+export const enum HistogramSlot {
+  COUNT = 0,
+  SUM = 1,
+  MIN = 2,
+  MAX = 3,
+  LAST = 4,
+  BUCKETS = 5,
+}
+
 /** Names of data types, for readers and tools. */
 export const DATA_TYPE_NAMES: Readonly<Record<number, string>> = {
   1: 'int8',

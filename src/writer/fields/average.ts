@@ -18,7 +18,6 @@
  */
 import { now as clockNow } from '../../platform/clock.js';
 import { DataType, Kind, RecordFlags, Seqlocked, structValueSize } from '../../format/v2.js';
-import { beginWrite, endWrite } from '../../format/seqlock.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
 import { GaugeSpec, type GaugeField } from './scalar.js';
 import { SeqBlock } from './seqblock.js';
@@ -188,12 +187,12 @@ abstract class V2AverageBase extends SeqBlock implements AverageField {
   abstract reset(): void;
   /** Publish count, sum and mean in one write. */
   protected publish(count: number, sum: number): void {
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     const f = this.f64;
     f[COUNT] = count;
     f[SUM] = sum;
     f[MEAN] = count > 0 ? sum / count : NaN;
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
   get value(): number {
     if (this.closed) this.useAfterClose();

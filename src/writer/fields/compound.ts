@@ -11,7 +11,6 @@
  */
 import { now as clockNow } from '../../platform/clock.js';
 import { DataType, Kind, RecordFlags, Seqlocked, structValueSize } from '../../format/v2.js';
-import { beginWrite, endWrite } from '../../format/seqlock.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V2Layout } from '../field.js';
 import { tickWhileOpen } from './average.js';
 import { SeqBlock } from './seqblock.js';
@@ -76,10 +75,10 @@ class V2SamplingCounter extends SeqBlock implements SamplingCounterField {
     this.publish();
   }
   private publish(): void {
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     this.f64[S_COUNT] = this.n;
     this.f64[S_RATE] = this.r;
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
   incr(n = 1): void {
     this.n += n;
@@ -147,19 +146,19 @@ class V2MinMax extends SeqBlock implements MinMaxField {
   record(value: number): void {
     if (value !== value) return;
     const f = this.f64;
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     const c = f[0]!;
     f[0] = c + 1;
     if (c === 0 || value < f[1]!) f[1] = value;
     if (c === 0 || value > f[2]!) f[2] = value;
     f[3] = value;
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
   reset(): void {
     if (this.closed) this.useAfterClose();
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     this.f64.fill(0);
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
   get count(): number {
     if (this.closed) this.useAfterClose();

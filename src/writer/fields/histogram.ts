@@ -21,8 +21,7 @@
  * recorded; +Infinity counts in the last bucket (and makes the sum infinite). In the file (DataType.HISTOGRAM): the five scalars, the bucket counts,
  * then any extra float64 values, each named by a part of the record.
  */
-import { DataType, HISTOGRAM_SCALARS, Kind, RecordFlags, Seqlocked, histogramValueSize, type PartMeta } from '../../format/v2.js';
-import { beginWrite, endWrite } from '../../format/seqlock.js';
+import { DataType, HistogramSlot as Slot, Kind, RecordFlags, Seqlocked, histogramValueSize, type PartMeta } from '../../format/v2.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
 import { MovingWindow } from './average.js';
 import { SeqBlock } from './seqblock.js';
@@ -135,13 +134,6 @@ export class BucketLayout {
 /** Index of the high 32-bit word of a float64 in a Uint32Array over it. */
 const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 
-const COUNT = 0;
-const SUM = 1;
-const MIN = 2;
-const MAX = 3;
-const LAST = 4;
-const BUCKETS = HISTOGRAM_SCALARS.length;
-
 /** @internal A histogram in a v2 file; timers are built on it. */
 export class V2Histogram extends SeqBlock implements HistogramField {
   readonly bounds: Float64Array;
@@ -159,7 +151,7 @@ export class V2Histogram extends SeqBlock implements HistogramField {
   readonly moving: MovingWindow | null;
 
   constructor(label: string, at: Placement, layout: BucketLayout, moving: number) {
-    super(label, at, BUCKETS + layout.bounds.length + (moving > 0 ? 1 : 0));
+    super(label, at, Slot.BUCKETS + layout.bounds.length + (moving > 0 ? 1 : 0));
     this.bounds = layout.bounds;
     this.buckets = layout.bounds.length;
     this.explicit = layout.precision === 0;
@@ -169,7 +161,7 @@ export class V2Histogram extends SeqBlock implements HistogramField {
     this.p = layout.precision;
     this.shift = 20 - layout.precision;
     this.moving = moving > 0 ? new MovingWindow(moving) : null;
-    if (this.moving) this.f64[BUCKETS + this.buckets] = NaN;
+    if (this.moving) this.f64[Slot.BUCKETS + this.buckets] = NaN;
   }
 
   /**
@@ -232,52 +224,52 @@ export class V2Histogram extends SeqBlock implements HistogramField {
     if (value !== value) return;
     const i = this.index();
     const f = this.f64;
-    const odd = beginWrite(this.seq, 0, this.s);
-    const c = f[COUNT]!;
-    f[COUNT] = c + 1;
-    f[SUM] += value;
-    if (c === 0 || value < f[MIN]!) f[MIN] = value;
-    if (c === 0 || value > f[MAX]!) f[MAX] = value;
-    f[LAST] = value;
-    f[BUCKETS + i] += 1;
+    this.beginWrite();
+    const c = f[Slot.COUNT]!;
+    f[Slot.COUNT] = c + 1;
+    f[Slot.SUM] += value;
+    if (c === 0 || value < f[Slot.MIN]!) f[Slot.MIN] = value;
+    if (c === 0 || value > f[Slot.MAX]!) f[Slot.MAX] = value;
+    f[Slot.LAST] = value;
+    f[Slot.BUCKETS + i] += 1;
     const m = this.moving;
     if (m !== null) {
       m.addHeld(this.fbits);
-      f[BUCKETS + this.buckets] = m.sum / m.n;
+      f[Slot.BUCKETS + this.buckets] = m.sum / m.n;
     }
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
 
   reset(): void {
     if (this.closed) this.useAfterClose();
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     this.f64.fill(0);
     if (this.moving) {
       this.moving.reset();
-      this.f64[BUCKETS + this.buckets] = NaN;
+      this.f64[Slot.BUCKETS + this.buckets] = NaN;
     }
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
 
   get count(): number {
     if (this.closed) this.useAfterClose();
-    return this.f64[COUNT]!;
+    return this.f64[Slot.COUNT]!;
   }
   get sum(): number {
     if (this.closed) this.useAfterClose();
-    return this.f64[SUM]!;
+    return this.f64[Slot.SUM]!;
   }
   get min(): number {
     if (this.closed) this.useAfterClose();
-    return this.f64[MIN]!;
+    return this.f64[Slot.MIN]!;
   }
   get max(): number {
     if (this.closed) this.useAfterClose();
-    return this.f64[MAX]!;
+    return this.f64[Slot.MAX]!;
   }
   get last(): number {
     if (this.closed) this.useAfterClose();
-    return this.f64[LAST]!;
+    return this.f64[Slot.LAST]!;
   }
   /** The moving mean when published, else the mean of every value (NaN before any). */
   get mean(): number {
@@ -285,7 +277,7 @@ export class V2Histogram extends SeqBlock implements HistogramField {
   }
   get movingMean(): number {
     if (this.closed) this.useAfterClose();
-    return this.moving ? this.f64[BUCKETS + this.buckets]! : NaN;
+    return this.moving ? this.f64[Slot.BUCKETS + this.buckets]! : NaN;
   }
 }
 
@@ -296,7 +288,7 @@ export const MOVING_MEAN = 'moving_mean';
 export function histogramLayout(layout: BucketLayout, kind: number, moving: number): V2Layout {
   const n = layout.bounds.length;
   const parts: PartMeta[] =
-    moving > 0 ? [{ name: MOVING_MEAN, dataType: DataType.FLOAT64, offset: Seqlocked.PAYLOAD + (BUCKETS + n) * 8 }] : [];
+    moving > 0 ? [{ name: MOVING_MEAN, dataType: DataType.FLOAT64, offset: Seqlocked.PAYLOAD + (Slot.BUCKETS + n) * 8 }] : [];
   return {
     dataType: DataType.HISTOGRAM,
     kind,

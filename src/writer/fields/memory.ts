@@ -15,7 +15,6 @@
  * microsecond): these are for scopes and periodic refreshes, not per-item hot paths.
  */
 import { Kind } from '../../format/v2.js';
-import { beginWrite, endWrite } from '../../format/seqlock.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V2Layout } from '../field.js';
 import { structLayout } from './compound.js';
 import { SeqBlock } from './seqblock.js';
@@ -84,7 +83,7 @@ class V2MemoryUsage extends SeqBlock implements MemoryUsageField {
   record(heap: number, rss: number): void {
     if (this.closed) this.useAfterClose();
     const f = this.f64;
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     const c = f[0]! + 1;
     f[0] = c;
     this.heapSum += heap;
@@ -95,7 +94,7 @@ class V2MemoryUsage extends SeqBlock implements MemoryUsageField {
     f[4] = rss;
     f[5] = this.rssSum / c;
     if (c === 1 || rss > f[6]!) f[6] = rss;
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
   start(): MemoryMark {
     if (this.closed) this.useAfterClose();
@@ -177,14 +176,14 @@ class V2ProcessMemory extends SeqBlock implements ProcessMemoryField {
   refresh(): void {
     if (this.closed) this.useAfterClose();
     const m = process.memoryUsage();
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     const f = this.f64;
     f[0] = m.rss;
     f[1] = m.heapTotal;
     f[2] = m.heapUsed;
     f[3] = m.external;
     f[4] = m.arrayBuffers;
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
   }
   stop(): void {
     if (this.timer) clearInterval(this.timer);

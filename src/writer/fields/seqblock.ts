@@ -3,9 +3,10 @@
  * averages, sampling counters, min/max/last triples, memory fields, histograms and
  * timers. It holds the views over one seqlocked value block (src/format/seqlock.ts)
  * and the writer's copy of the sequence; subclasses write their slots between
- * `beginWrite` and `endWrite`, in place, without allocating.
+ * `beginWrite()` and `endWrite()`, in place, without allocating.
  */
 import { Seqlocked } from '../../format/v2.js';
+import { addSeqlockWrites } from '../../format/seqlock.js';
 import { Field, type Placement } from '../field.js';
 
 /** @internal A seqlocked block of `slots` float64 values with one writer. */
@@ -16,6 +17,8 @@ export abstract class SeqBlock extends Field {
   declare f64: Float64Array;
   /** The writer's copy of the sequence: a write never reads it back from the file. */
   s = 0;
+  declare beginWrite: () => void;
+  declare endWrite: () => void;
 
   constructor(
     label: string,
@@ -35,3 +38,4 @@ export abstract class SeqBlock extends Field {
     Atomics.store(this.seq, 0, this.s);
   }
 }
+addSeqlockWrites(SeqBlock);

@@ -9,7 +9,7 @@
  */
 import { DataType, Kind, Seqlocked, RecordFlags, stringValueSize, structValueSize } from '../../format/v2.js';
 import { V1_UNBUFFERED } from '../../format/v1.js';
-import { beginWrite, endWrite } from '../../format/seqlock.js';
+import { addSeqlockWrites } from '../../format/seqlock.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
 
 /** A 64-bit integer, exact for every value through bigint. */
@@ -196,6 +196,8 @@ class V2String extends Field implements StringField {
   declare payload: Uint8Array;
   /** The writer's copy of the sequence: a write never reads the file. */
   s = 0;
+  declare beginWrite: () => void;
+  declare endWrite: () => void;
   shadow = '';
   constructor(
     label: string,
@@ -218,11 +220,11 @@ class V2String extends Field implements StringField {
     if (this.closed) this.useAfterClose();
     // Checked before the sequence goes odd: a throw mid-write would leave it odd for good.
     if (typeof value !== 'string') notAString(this.label, value);
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     const n = encodeCut(value, this.payload);
     this.payload.fill(0, n);
     this.len[0] = n;
-    this.s = endWrite(this.seq, 0, odd);
+    this.endWrite();
     this.shadow = stored(value, this.payload, n);
   }
   get value(): string {
@@ -233,6 +235,7 @@ class V2String extends Field implements StringField {
     this.set(value);
   }
 }
+addSeqlockWrites(V2String);
 
 class V1String extends Field implements StringField {
   declare payload: Uint8Array;
@@ -335,6 +338,8 @@ export class V2Struct<P extends string> extends Field implements CompoundField<P
   declare seq: Int32Array;
   declare f64: Float64Array;
   s = 0;
+  declare beginWrite: () => void;
+  declare endWrite: () => void;
   readonly current: Record<P, number>;
   /** Copies `current` into the file; compiled per schema so every part load is a fixed property. */
   private readonly copyParts: (f64: Float64Array, current: Record<P, number>) => void;
@@ -365,18 +370,19 @@ export class V2Struct<P extends string> extends Field implements CompoundField<P
   }
   /** Write every part of `current` in one seqlocked write. */
   publish(): void {
-    const odd = beginWrite(this.seq, 0, this.s);
+    this.beginWrite();
     try {
       this.copyParts(this.f64, this.current);
     } finally {
       // Even when a part throws (a bigint from plain JavaScript): an odd sequence would stay odd for good.
-      this.s = endWrite(this.seq, 0, odd);
+      this.endWrite();
     }
   }
   get value(): Readonly<Record<P, number>> {
     return this.current;
   }
 }
+addSeqlockWrites(V2Struct);
 
 /** A compound field of float64 parts (v2 only: v1 has no way to update several values together). */
 export class CompoundSpec<P extends string> extends FieldSpec<CompoundField<P>> {
