@@ -10,14 +10,15 @@ import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, Periodic
 import client from 'prom-client';
 import { defineModel, field, type Stats } from '../src/index.js';
 import { now as clockNow } from '../src/platform/clock.js';
-import { allocation, measure, type HarnessOptions, type Result } from './harness.js';
+import { allocation, measure, type HarnessOptions } from './harness.js';
 
 /** A benchmark case: a name, a group for the ratio it is judged by, and its loop. */
 export interface Case {
   readonly name: string;
   /** What this case is compared with: 'increment' or 'store' (the raw limit), or 'compound'. */
   readonly group: 'increment' | 'store' | 'compound' | 'peer';
-  readonly body: (n: number) => number;
+  /** Compiles a fresh loop for the case (see `loop`). */
+  readonly make: () => (n: number) => number;
 }
 
 function mmstatsCases(format: 1 | 2, dir: string): { cases: Case[]; stats: Stats } {
@@ -35,21 +36,21 @@ function mmstatsCases(format: 1 | 2, dir: string): { cases: Case[]; stats: Stats
   const series = s.get('http.requests.GET.200') as unknown as { incr(): void; value: number };
   const v = `v${format}`;
   const cases: Case[] = [
-    { name: `mmstats ${v} counter incr`, group: 'increment', body: loop(s.counter, 'x.incr()', 'x.value') },
-    { name: `mmstats ${v} gauge set`, group: 'store', body: loop(s.gauge, 'x.set(i)', 'x.value') },
-    { name: `mmstats ${v} int64 set`, group: 'store', body: loop(s.int64, 'x.set(i)', 'x.number') },
+    { name: `mmstats ${v} counter incr`, group: 'increment', make: loop(s.counter, 'x.incr()', 'x.value') },
+    { name: `mmstats ${v} gauge set`, group: 'store', make: loop(s.gauge, 'x.set(i)', 'x.value') },
+    { name: `mmstats ${v} int64 set`, group: 'store', make: loop(s.int64, 'x.set(i)', 'x.number') },
     {
       name: `mmstats ${v} string set`,
       group: 'compound',
-      body: loop({ f: s.text, words: ['idle', 'busy', 'draining', 'stopped'] }, 'x.f.set(x.words[i & 3])', 'x.f.value.length'),
+      make: loop({ f: s.text, words: ['idle', 'busy', 'draining', 'stopped'] }, 'x.f.set(x.words[i & 3])', 'x.f.value.length'),
     },
-    { name: `mmstats ${v} labelled counter incr`, group: 'increment', body: loop(series, 'x.incr()', 'x.value') },
+    { name: `mmstats ${v} labelled counter incr`, group: 'increment', make: loop(series, 'x.incr()', 'x.value') },
   ];
   if (format === 2) {
     cases.push({
       name: `mmstats ${v} compound update`,
       group: 'compound',
-      body: loop({ t: s.triple, p: s.triple.value, noop }, 'x.p.last = i; if (i > x.p.max) x.p.max = i; x.t.update(x.noop)', 'x.p.last'),
+      make: loop({ t: s.triple, p: s.triple.value, noop }, 'x.p.last = i; if (i > x.p.max) x.p.max = i; x.t.update(x.noop)', 'x.p.last'),
     });
   }
   for (const extra of extraCases(s, v)) cases.push(extra);
@@ -63,16 +64,16 @@ function extraCases(s: Stats, v: string): Case[] {
   const out: Case[] = [];
   if (s.format === 2) {
     const h = s.add('bench.histogram', field.histogram());
-    out.push({ name: `mmstats ${v} histogram record`, group: 'compound', body: loop(h, 'x.record((i & 1023) + 1)', 'x.count') });
+    out.push({ name: `mmstats ${v} histogram record`, group: 'compound', make: loop(h, 'x.record((i & 1023) + 1)', 'x.count') });
   }
   const t = s.add('bench.timer', field.timer());
-  out.push({ name: `mmstats ${v} timer record (no clock)`, group: 'compound', body: loop(t, 'x.record((i & 1023) * 1e-6)', 'x.count') });
+  out.push({ name: `mmstats ${v} timer record (no clock)`, group: 'compound', make: loop(t, 'x.record((i & 1023) * 1e-6)', 'x.count') });
   // Summed in a typed array: a double the caller keeps in a local across the native
   // clock call can be boxed by V8, which would be the loop's garbage, not the timer's.
   out.push({
     name: `mmstats ${v} timer start+stop`,
     group: 'peer',
-    body: loop({ t, acc: new Float64Array(1) }, 'x.acc[0] += x.t.stop(x.t.start())', 'x.acc[0]'),
+    make: loop({ t, acc: new Float64Array(1) }, 'x.acc[0] += x.t.stop(x.t.start())', 'x.acc[0]'),
   });
   return out;
 }
@@ -80,48 +81,32 @@ function extraCases(s: Stats, v: string): Case[] {
 function limitCases(): Case[] {
   const f64 = new Float64Array(8);
   const i32 = new Int32Array(8);
+  // What any histogram with an exact sum must do per record, written by hand on plain
+  // typed arrays: the bucket from the value's bits, one bucket increment, one sum increment.
+  const least = { buckets: new Float64Array(2048), sum: new Float64Array(1), v: new Float64Array(1), w: new Uint32Array(2) };
+  least.w = new Uint32Array(least.v.buffer);
   return [
+    { name: 'limit: Float64Array increment', group: 'increment', make: loop(f64, 'x[0] += 1', 'x[0]') },
+    { name: 'limit: Float64Array store', group: 'store', make: loop(f64, 'x[1] = i', 'x[1]') },
+    { name: 'limit: Int32Array store', group: 'store', make: loop(i32, 'x[0] = i', 'x[0]') },
     {
-      name: 'limit: Float64Array increment',
-      group: 'increment',
-      body: (n) => {
-        for (let i = 0; i < n; i++) f64[0] += 1;
-        return f64[0]!;
-      },
-    },
-    {
-      name: 'limit: Float64Array store',
+      name: "limit: a histogram's least work (bucket and sum increments, by hand)",
       group: 'store',
-      body: (n) => {
-        for (let i = 0; i < n; i++) f64[1] = i;
-        return f64[1]!;
-      },
+      make: loop(
+        least,
+        'const v = (i & 1023) + 1; x.v[0] = v; const hi = x.w[1]; x.buckets[((hi >>> 20) - 1003) * 128 + ((hi & 0xfffff) >>> 13)] += 1; x.sum[0] += v',
+        'x.sum[0]',
+      ),
     },
     {
-      name: 'limit: Int32Array store',
-      group: 'store',
-      body: (n) => {
-        for (let i = 0; i < n; i++) i32[0] = i;
-        return i32[0]!;
-      },
-    },
-    {
-      name: 'clock: mmstats clock (native, timers use it)',
+      name: 'clock: mmstats clock (native; timers and rates use it)',
       group: 'peer',
-      body: (n) => {
-        const acc = new Float64Array(1);
-        for (let i = 0; i < n; i++) acc[0] += clockNow();
-        return acc[0]!;
-      },
+      make: loop({ now: clockNow, acc: new Float64Array(1) }, 'x.acc[0] += x.now()', 'x.acc[0]'),
     },
     {
       name: 'clock: performance.now()',
       group: 'peer',
-      body: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += performance.now();
-        return acc;
-      },
+      make: loop({ p: performance, acc: new Float64Array(1) }, 'x.acc[0] += x.p.now()', 'x.acc[0]'),
     },
   ];
 }
@@ -136,13 +121,13 @@ function promCases(): Case[] {
   const labels = { method: 'GET', code: '200' };
   const child = lcounter.labels('GET', '200');
   return [
-    { name: 'prom-client counter inc()', group: 'peer', body: ownLoop(() => counter.inc()) },
-    { name: 'prom-client gauge set()', group: 'peer', body: ownLoop((i) => gauge.set(i)) },
-    { name: 'prom-client histogram observe()', group: 'peer', body: ownLoop((i) => hist.observe((i & 1023) / 1000)) },
-    { name: 'prom-client labelled inc(labels)', group: 'peer', body: ownLoop(() => lcounter.inc(labels)) },
-    { name: 'prom-client labelled labels().inc()', group: 'peer', body: ownLoop(() => lcounter.labels('GET', '200').inc()) },
-    { name: 'prom-client cached child inc()', group: 'peer', body: ownLoop(() => child.inc()) },
-    { name: 'prom-client labelled observe(labels)', group: 'peer', body: ownLoop((i) => lhist.observe(labels, (i & 1023) / 1000)) },
+    { name: 'prom-client counter inc()', group: 'peer', make: ownLoop(() => counter.inc()) },
+    { name: 'prom-client gauge set()', group: 'peer', make: ownLoop((i) => gauge.set(i)) },
+    { name: 'prom-client histogram observe()', group: 'peer', make: ownLoop((i) => hist.observe((i & 1023) / 1000)) },
+    { name: 'prom-client labelled inc(labels)', group: 'peer', make: ownLoop(() => lcounter.inc(labels)) },
+    { name: 'prom-client labelled labels().inc()', group: 'peer', make: ownLoop(() => lcounter.labels('GET', '200').inc()) },
+    { name: 'prom-client cached child inc()', group: 'peer', make: ownLoop(() => child.inc()) },
+    { name: 'prom-client labelled observe(labels)', group: 'peer', make: ownLoop((i) => lhist.observe(labels, (i & 1023) / 1000)) },
   ];
 }
 
@@ -159,40 +144,48 @@ function otelCases(): Case[] {
   const hist = meter.createHistogram('h');
   const attrs = { method: 'GET', code: '200' };
   return [
-    { name: 'OpenTelemetry counter add()', group: 'peer', body: ownLoop(() => counter.add(1)) },
-    { name: 'OpenTelemetry gauge record()', group: 'peer', body: ownLoop((i) => gauge.record(i)) },
-    { name: 'OpenTelemetry updown add()', group: 'peer', body: ownLoop(() => updown.add(1)) },
-    { name: 'OpenTelemetry histogram record()', group: 'peer', body: ownLoop((i) => hist.record(i & 1023)) },
-    { name: 'OpenTelemetry counter add(attrs)', group: 'peer', body: ownLoop(() => counter.add(1, attrs)) },
-    { name: 'OpenTelemetry histogram record(attrs)', group: 'peer', body: ownLoop((i) => hist.record(i & 1023, attrs)) },
+    { name: 'OpenTelemetry counter add()', group: 'peer', make: ownLoop(() => counter.add(1)) },
+    { name: 'OpenTelemetry gauge record()', group: 'peer', make: ownLoop((i) => gauge.record(i)) },
+    { name: 'OpenTelemetry updown add()', group: 'peer', make: ownLoop(() => updown.add(1)) },
+    { name: 'OpenTelemetry histogram record()', group: 'peer', make: ownLoop((i) => hist.record(i & 1023)) },
+    { name: 'OpenTelemetry counter add(attrs)', group: 'peer', make: ownLoop(() => counter.add(1, attrs)) },
+    { name: 'OpenTelemetry histogram record(attrs)', group: 'peer', make: ownLoop((i) => hist.record(i & 1023, attrs)) },
   ];
 }
 
 /**
- * A loop of its own for one mmstats case: `op` runs `n` times with `x` (the field)
- * and `i` in scope, then `result` is returned so nothing is optimised away. Each
- * case is compiled separately so its call sites see one field class only, as in a
- * program (closures made at one site share what V8 learns about their calls, which
- * would make the v2 and v1 cases slow each other down).
+ * A loop of its own for one case: `op` runs `n` times with `x` and `i` in scope, then
+ * `result` is returned so nothing is optimised away. Returns a maker: each call
+ * compiles a new loop function, so each measurement has its own call site that sees
+ * one field class only, as in a program. (Closures made at one site share what V8
+ * learns about their calls, which would make the v2 and v1 cases slow each other down.)
  */
-function loop(x: unknown, op: string, result: string): (n: number) => number {
+function loop(x: unknown, op: string, result: string): () => (n: number) => number {
   // `x` is copied into a constant of the loop function, as a program keeps a field it looked up once.
-  return new Function('field', `return function (n) { const x = field; for (let i = 0; i < n; i++) { ${op}; } return ${result}; }`)(x) as (
-    n: number,
-  ) => number;
+  return () =>
+    new Function('field', `return function (n) { const x = field; for (let i = 0; i < n; i++) { ${op}; } return ${result}; }`)(x) as (
+      n: number,
+    ) => number;
 }
 
-/**
- * A loop of its own for each peer case (a fresh function per case keeps every
- * call site monomorphic, as the mmstats cases' own loops are).
- */
-function ownLoop(op: (i: number) => void): (n: number) => number {
-  return new Function('op', 'return function (n) { for (let i = 0; i < n; i++) op(i); return n; }')(op) as (n: number) => number;
+/** A loop of its own for a peer's operation (see `loop`). */
+function ownLoop(op: (i: number) => void): () => (n: number) => number {
+  return () => new Function('op', 'return function (n) { for (let i = 0; i < n; i++) op(i); return n; }')(op) as (n: number) => number;
+}
+
+/** A case's figure: the median over its compilations, and the fastest and slowest of them. */
+export interface HotPathResult {
+  readonly name: string;
+  readonly group: Case['group'];
+  /** ns per operation: the median of the compilations' medians. */
+  readonly ns: number;
+  readonly low: number;
+  readonly high: number;
 }
 
 /** Run every hot-path case; returns results and allocation figures for mmstats cases. */
-export async function runHotPath(opts: HarnessOptions & { allocOps: number }): Promise<{
-  results: (Result & { group: Case['group'] })[];
+export async function runHotPath(opts: HarnessOptions & { allocOps: number; compiles: number }): Promise<{
+  results: HotPathResult[];
   alloc: { name: string; gcs: number; heapDelta: number }[];
 }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-'));
@@ -201,13 +194,23 @@ export async function runHotPath(opts: HarnessOptions & { allocOps: number }): P
   const v1 = mmstatsCases(1, dir);
   const mine = new Set([...v2.cases, ...v1.cases]);
   const cases = [...limitCases(), ...v2.cases, ...v1.cases, ...promCases(), ...otelCases()];
-  const results: (Result & { group: Case['group'] })[] = [];
+  const results: HotPathResult[] = [];
   const alloc = [];
   for (const c of cases) {
-    results.push({ ...measure(c.name, c.body, opts), group: c.group });
+    // Each case in `opts.compiles` loops compiled apart: the same source compiled twice
+    // can differ by half in speed (V8 allocates registers differently, and the CPU runs
+    // the two differently), so one compilation's figure is partly luck.
+    const figures = Array.from({ length: opts.compiles }, () => measure(c.name, c.make(), opts).ns).sort((a, b) => a - b);
+    results.push({
+      name: c.name,
+      ns: figures[Math.floor(figures.length / 2)]!,
+      low: figures[0]!,
+      high: figures[figures.length - 1]!,
+      group: c.group,
+    });
     // Right after its timing, in the state the timing saw: what runs later (the v1
     // cases share the timer's methods) can change what V8 inlines, and so what it boxes.
-    if (mine.has(c)) alloc.push({ name: c.name, ...(await allocation(c.body, opts.allocOps)) });
+    if (mine.has(c)) alloc.push({ name: c.name, ...(await allocation(c.make(), opts.allocOps)) });
   }
   v2.stats.remove();
   v1.stats.remove();
