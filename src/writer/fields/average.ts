@@ -34,23 +34,6 @@ export interface AverageField extends Field {
   reset(): void;
 }
 
-/** The sum of `ring`, in four independent chains of additions (four times shorter than one). */
-function sumOf(ring: Float64Array): number {
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  let k = 0;
-  for (; k + 3 < ring.length; k += 4) {
-    a += ring[k]!;
-    b += ring[k + 1]!;
-    c += ring[k + 2]!;
-    d += ring[k + 3]!;
-  }
-  for (; k < ring.length; k++) a += ring[k]!;
-  return a + b + (c + d);
-}
-
 /** @internal The last N values in writer memory, with their sum kept exact enough. */
 export class MovingWindow {
   readonly ring: Float64Array;
@@ -90,9 +73,30 @@ export class MovingWindow {
     this.sum += v - dropped;
     if (i + 1 === ring.length) {
       this.i = 0;
-      // Once per lap, re-add from scratch so that the rounding of many += and -= never piles up.
-      this.sum = sumOf(ring);
+      this.resum();
     } else this.i = i + 1;
+  }
+  /**
+   * Once per lap, the sum re-added from scratch, so that the rounding of many += and
+   * -= never piles up; in four independent chains of additions (four times shorter
+   * than one). It stores the sum itself rather than returning it: a double returned
+   * from a call V8 does not inline is a new heap number.
+   */
+  private resum(): void {
+    const ring = this.ring;
+    let a = 0;
+    let b = 0;
+    let c = 0;
+    let d = 0;
+    let k = 0;
+    for (; k + 3 < ring.length; k += 4) {
+      a += ring[k]!;
+      b += ring[k + 1]!;
+      c += ring[k + 2]!;
+      d += ring[k + 3]!;
+    }
+    for (; k < ring.length; k++) a += ring[k]!;
+    this.sum = a + b + (c + d);
   }
   get mean(): number {
     return this.n === 0 ? NaN : this.sum / this.n;

@@ -128,7 +128,8 @@ function v2Class(ctor: IntArrayCtor) {
 }
 
 /** v1 number fields: the original's layout, buffered or not, written through a DataView. */
-class V1Number extends Field implements NumberField, CounterField, GaugeField {
+/** @internal A number in a v1 file: the original's DataView stores, double-buffered where the type is. */
+export class V1Number extends Field implements NumberField, CounterField, GaugeField {
   declare dv: DataView;
   declare at: Placement;
   wb = 0;
@@ -160,10 +161,17 @@ class V1Number extends Field implements NumberField, CounterField, GaugeField {
   }
   set(value: number): void {
     if (this.closed) this.useAfterClose();
-    // Normalise through a typed array so the shadow holds what the file holds.
-    const tmp = this.scratch;
-    tmp[0] = value;
-    this.shadow = tmp[0]!;
+    this.scratch[0] = value;
+    this.setHeld();
+  }
+  /**
+   * Store the value left in `scratch[0]`. A caller deep in a record path (the v1
+   * timer) passes its value this way: V8 boxes a double passed to a call it does not
+   * inline, and that path is past V8's inlining budget.
+   */
+  setHeld(): void {
+    // Normalised through the typed array, so the shadow holds what the file holds.
+    this.shadow = this.scratch[0]!;
     if (!this.buffered) {
       this.info.set(this.dv, this.at.offset, this.shadow);
       return;
@@ -259,6 +267,11 @@ export class CounterSpec extends FieldSpec<CounterField> {
   create(label: string, at: Placement): CounterField {
     return at.format === 2 ? new (v2Class(Float64Array))(label, at) : new V1Counter(label, at);
   }
+}
+
+/** @internal A v1 gauge (`d`), for the fields that publish a v1 value through `setHeld`. */
+export function v1Gauge(label: string, at: Placement): V1Number {
+  return new V1Number(label, at, NUMBER_TYPES.float64);
 }
 
 /** A gauge: float64 in both formats. */
