@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLI, runScript, tempStatsDir, waitFor, type ScriptProcess } from './helpers/proc.js';
@@ -365,10 +366,42 @@ describe('mmstats serve: files that come, go and break', () => {
     } finally {
       await srv.stop();
     }
-    for (const args of [['--port', 'x'], ['--port', '70000'], ['--max-connections', '0'], ['--glob', 'a/b'], ['--nope']]) {
+    for (const args of [
+      ['--port', 'x'],
+      ['--port', '70000'],
+      ['--max-connections', '0'],
+      ['--glob', 'a/b'],
+      ['--nice', '20'],
+      ['--nice', '-1'],
+      ['--nope'],
+    ]) {
       const r = spawnSync(process.execPath, [CLI, 'serve', ...args], { encoding: 'utf8', timeout: 20_000 });
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /see: mmstats serve --help/);
     }
   });
+
+  test(
+    '--nice lowers the priority of every thread of the server, which still serves',
+    { skip: process.platform !== 'linux' && 'reads /proc' },
+    async () => {
+      const srv = await startServe(['--port', '0', '--path', tempStatsDir(), '--nice', '5']);
+      try {
+        // Field 19 of /proc/PID/task/TID/stat is the thread's nice value (after the command in parentheses).
+        const niceOf = (tid: string) => Number(fs.readFileSync(`/proc/${srv.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+        const before = os.getPriority(0);
+        const threads = fs.readdirSync(`/proc/${srv.pid}/task`);
+        assert.ok(threads.length > 1, 'the server runs several threads');
+        assert.deepEqual(
+          threads.map(niceOf),
+          threads.map(() => Math.min(19, before + 5)),
+        );
+        const res = await fetch(new URL('/metrics', srv.url));
+        assert.equal(res.status, 200);
+        assert.match(await res.text(), /^mmstats_files 0$/m);
+      } finally {
+        await srv.stop();
+      }
+    },
+  );
 });

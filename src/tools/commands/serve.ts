@@ -3,6 +3,8 @@
  * more stats directories: JSON API, Prometheus `/metrics`, and the dashboard when
  * it is built.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import { Exit, UsageError, numberOption, parse } from '../args.js';
 import { defaultStatsDir } from '../../platform/paths.js';
 import { createServer, type App } from '../server/server.js';
@@ -28,6 +30,9 @@ Options:
   --max-connections N    connections open at once at most (default 256)
   --max-open N           stats files kept open at most (default 2048); more
                          files are opened, read and closed at each read
+  --nice N               lower the server's CPU priority by N, 0 to 19
+                         (default 0): on a busy machine the programs it
+                         watches then get the CPU before it does
   -h, --help             show this help
 
 The first line printed is the server's URL. The server reads files only; it
@@ -72,6 +77,29 @@ async function mountDashboard(app: App): Promise<void> {
   }
 }
 
+/**
+ * Raise this process's nice value by `by` (at most to 19). Linux keeps one per
+ * thread, so every thread already running (V8's and libuv's) is lowered too; threads
+ * started later inherit it. Lowering one's own priority needs no privilege.
+ */
+function lowerPriority(by: number): void {
+  const nice = Math.min(19, os.getPriority(0) + by);
+  let threads: string[] = [];
+  try {
+    threads = fs.readdirSync('/proc/self/task'); // Linux; elsewhere the priority is the process's
+  } catch {
+    // not Linux: setPriority(0) below covers the process
+  }
+  for (const tid of threads) {
+    try {
+      os.setPriority(Number(tid), nice);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  os.setPriority(0, nice);
+}
+
 /** Run `mmstats serve`; resolves with the exit status when the server stops (SIGINT or SIGTERM). */
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -83,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
       glob: { type: 'string' },
       'max-connections': { type: 'string' },
       'max-open': { type: 'string' },
+      nice: { type: 'string' },
     },
     true,
   );
@@ -93,6 +122,9 @@ export async function run(argv: string[]): Promise<number> {
   const cfg = serveConfig({ host: values.host, port: values.port, path: [...(values.path ?? []), ...positionals] });
   const maxConnections = numberOption('--max-connections', values['max-connections'], 256, 1, true);
   const maxOpen = numberOption('--max-open', values['max-open'], 2048, 0, true);
+  const nice = numberOption('--nice', values.nice, 0, 0, true);
+  if (nice > 19) throw new UsageError(`--nice must be from 0 to 19, not ${nice}`);
+  if (nice > 0) lowerPriority(nice);
   if (values.glob !== undefined && (values.glob.includes('/') || values.glob === '')) {
     throw new UsageError('--glob is a file name pattern such as *.mmstats, not a path');
   }
