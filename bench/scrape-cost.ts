@@ -73,7 +73,8 @@ export async function scrapeRun(
   mode: 'prom' | 'mmstats' | 'none',
   scrape: boolean,
   ms: number,
-): Promise<{ rps: number; p99ms: number; scrapes: number }> {
+  serveArgs: readonly string[] = [],
+): Promise<{ rps: number; p99ms: number; scrapes: number; readerCpuMs?: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-scrape-'));
   fs.chmodSync(dir, 0o700);
   const service = fork(path.join(here, 'scrape-service.js'), [mode, dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -82,16 +83,29 @@ export async function scrapeRun(
   let stopScrape = () => 0;
   if (scrape && mode === 'prom') stopScrape = startScraper(`http://127.0.0.1:${port}/metrics`, 100);
   if (scrape && mode === 'mmstats') {
-    serve = spawn(process.execPath, [cli, 'serve', '--port', '0', '--path', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    serve = spawn(process.execPath, [cli, 'serve', '--port', '0', '--path', dir, ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
     stopScrape = startScraper(`${await waitForUrl(serve)}/metrics`, 100);
   }
+  const cpuBefore = serve ? cpuMs(serve.pid!) : 0;
   const requests = await load(port, 16, ms);
   const scrapes = stopScrape();
+  const readerCpuMs = serve && scrapes > 0 ? (cpuMs(serve.pid!) - cpuBefore) / scrapes : undefined;
   service.send('stop');
   const report = await new Promise<{ requests: number; p99ms: number }>((r) =>
     service.once('message', (m) => r(m as { requests: number; p99ms: number })),
   );
   serve?.kill();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { rps: Math.round(requests / (ms / 1000)), p99ms: report.p99ms, scrapes };
+  return { rps: Math.round(requests / (ms / 1000)), p99ms: report.p99ms, scrapes, readerCpuMs };
+}
+
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux; NaN elsewhere). */
+function cpuMs(pid: number): number {
+  try {
+    // Fields after the command (which is in parentheses): utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }

@@ -20,8 +20,11 @@ test('the benchmarks run end to end in smoke mode and report every section', () 
     'OpenTelemetry counter add(attrs)',
     'allocation across',
     'open a model of 100 fields',
+    "limit: a histogram's least work",
     'event-loop p99 ms',
+    'mmstats (mmstats serve --nice 19)',
   ]) {
     assert.ok(res.stdout.includes(row), `missing "${row}" in:\n${res.stdout}`);
   }
+  assert.ok(!res.stdout.includes('scrape run failed'), res.stdout);
 });
