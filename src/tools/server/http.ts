@@ -38,8 +38,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(res.req?.method === 'HEAD' ? undefined : text);
 }
 
-/** Send plain text. */
-export function sendText(res: ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
+/** Send plain text (or text already encoded as UTF-8). */
+export function sendText(res: ServerResponse, status: number, text: string | Buffer, contentType = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...SECURITY_HEADERS });
   res.end(res.req?.method === 'HEAD' ? undefined : text);
 }

@@ -108,6 +108,15 @@ interface Series {
   /** `{labels}`, or '' without labels: made once per writer, not once per sample. */
   readonly braced: string;
   readonly value: number | bigint | string | HistogramValue | Readonly<Record<string, number>>;
+  /** Where the value comes from: a field of a file of the view (and a histogram's extra value), or the file's writer. */
+  readonly from?: ValueSource;
+}
+
+/** A value's place in a StoreView: `files[file].snapshot.fields[field]`, or the writer's liveness when `field` is -1. */
+interface ValueSource {
+  readonly file: number;
+  readonly field: number;
+  readonly extra?: string;
 }
 
 interface Family {
@@ -176,23 +185,30 @@ function collect(view: StoreView): { families: Family[]; alive: Series[]; errors
     return fam;
   };
   const alive: Series[] = [];
-  for (const s of snaps) {
+  for (const [file, row] of view.files.entries()) {
+    const s = row.snapshot;
+    if (!s) continue;
     const labels = labelsOf.get(s)!;
     const braced = labels ? `{${labels}}` : '';
-    alive.push({ labels, braced, value: s.writer.alive ? 1 : 0 });
-    for (const f of s.fields) {
+    alive.push({ labels, braced, value: s.writer.alive ? 1 : 0, from: { file, field: -1 } });
+    for (const [field, f] of s.fields.entries()) {
       if (f.value === null || f.value === undefined) continue;
       const value = typeof f.value === 'boolean' ? (f.value ? 1 : 0) : f.value;
       const type = familyType(f.kind, value);
       const unit = type === 'info' ? '' : unitSuffix(f.unit);
       const fam = family(f.label, type, unit, f.help);
-      fam.series.push({ labels, braced, value });
+      fam.series.push({ labels, braced, value, from: { file, field } });
       // A histogram's extra values (a timer's moving mean) are gauges of their own: `<label>.<name>`.
       if (type === 'histogram') {
         for (const [name, v] of Object.entries((value as HistogramValue).extra ?? {})) {
           if (typeof v !== 'number') continue;
           const label = `${f.label}.${name}`;
-          family(label, 'gauge', unit, `${name.replace(/_/g, ' ')} of ${f.label}`).series.push({ labels, braced, value: v });
+          family(label, 'gauge', unit, `${name.replace(/_/g, ' ')} of ${f.label}`).series.push({
+            labels,
+            braced,
+            value: v,
+            from: { file, field, extra: name },
+          });
         }
       }
     }
@@ -291,39 +307,64 @@ function renderHistogram(out: string[], name: string, labels: string, h: Histogr
 }
 
 /**
- * Render everything the store read as a Prometheus scrape. Never throws on file
- * content: a value that cannot be shown is left out.
+ * One step of a scrape's rendering: constant lines, or a value looked up in the view
+ * being rendered and formatted after a prefix made in advance. Constant parts are
+ * kept as UTF-8 bytes (each line with its newline), so a scrape copies them into the
+ * response instead of building and then encoding a string of every line.
  */
-export function renderMetrics(view: StoreView, options: ExpositionOptions = {}): string {
-  const om = options.openMetrics ?? false;
-  const maxBuckets = Math.max(2, options.maxBuckets ?? 40);
+type Step =
+  | { readonly kind: 'text'; readonly bytes: Buffer }
+  | { readonly kind: 'number'; readonly prefix: Buffer; readonly from: ValueSource }
+  | { readonly kind: 'info' | 'histogram' | 'struct'; readonly name: string; readonly labels: string; readonly from: ValueSource };
+
+/** Everything of a scrape that depends on the layout only (files, fields, names, labels, help texts). */
+interface Plan {
+  readonly om: boolean;
+  readonly maxBuckets: number;
+  readonly steps: readonly Step[];
+  /** Bytes of the last rendering: where the next one starts its buffer. */
+  lastSize: number;
+}
+
+/** Work out the plan of a scrape of `view`: families, names, headers and sample prefixes. */
+function makePlan(view: StoreView, om: boolean, maxBuckets: number): Plan {
   const { families, alive, errors } = collect(view);
   const own = ['mmstats_files', 'mmstats_file_error', 'mmstats_writer_alive', 'mmstats_skipped_files'];
   assignNames(families, new Set(own));
-  const out: string[] = [];
+  const steps: Step[] = [];
+  let text: string[] = [];
+  const line = (l: string) => text.push(l);
+  const flush = () => {
+    if (text.length > 0) steps.push({ kind: 'text', bytes: Buffer.from(text.join('\n') + '\n') });
+    text = [];
+  };
+  const step = (st: Step) => {
+    flush();
+    steps.push(st);
+  };
   const header = (name: string, type: string, help: string, unit: string) => {
-    out.push(`# HELP ${name} ${escapeHelp(help, om)}`);
-    out.push(`# TYPE ${name} ${type}`);
-    if (om && unit) out.push(`# UNIT ${name} ${unit}`);
+    line(`# HELP ${name} ${escapeHelp(help, om)}`);
+    line(`# TYPE ${name} ${type}`);
+    if (om && unit) line(`# UNIT ${name} ${unit}`);
   };
   header('mmstats_files', 'gauge', 'Stats files found, readable or not.', '');
-  out.push(`mmstats_files ${view.files.length}`);
+  line(`mmstats_files ${view.files.length}`);
   if (view.skipped > 0) {
     header('mmstats_skipped_files', 'gauge', 'Stats files left out: more than the server tracks.', '');
-    out.push(`mmstats_skipped_files ${view.skipped}`);
+    line(`mmstats_skipped_files ${view.skipped}`);
   }
   if (errors.length > 0) {
     header('mmstats_file_error', 'gauge', 'A stats file that could not be read, with the error code.', '');
-    for (const e of errors) out.push(`mmstats_file_error{${e.labels}} 1`);
+    for (const e of errors) line(`mmstats_file_error{${e.labels}} 1`);
     if (!om) {
       for (const r of view.files) {
-        if (r.error) out.push(`# mmstats: ${r.name}: ${r.error.code}: ${r.error.message}`.replace(/[\r\n]+/g, ' '));
+        if (r.error) line(`# mmstats: ${r.name}: ${r.error.code}: ${r.error.message}`.replace(/[\r\n]+/g, ' '));
       }
     }
   }
   if (alive.length > 0) {
     header('mmstats_writer_alive', 'gauge', 'Whether the writer of a stats file still runs (1) or is gone (0).', '');
-    for (const a of alive) out.push(`mmstats_writer_alive{${a.labels}} ${formatValue(a.value as number)}`);
+    for (const a of alive) step({ kind: 'number', prefix: Buffer.from(`mmstats_writer_alive{${a.labels}} `), from: a.from! });
   }
   for (const fam of families) {
     const name = fam.base;
@@ -331,28 +372,174 @@ export function renderMetrics(view: StoreView, options: ExpositionOptions = {}):
       case 'counter': {
         header(om ? name : `${name}_total`, 'counter', fam.help, fam.unit);
         const sample = `${name}_total`;
-        for (const s of fam.series) out.push(`${sample}${s.braced} ${formatValue(s.value as number | bigint)}`);
+        for (const s of fam.series) step({ kind: 'number', prefix: Buffer.from(`${sample}${s.braced} `), from: s.from! });
         break;
       }
       case 'info':
         header(om ? name : `${name}_info`, om ? 'info' : 'gauge', fam.help, '');
-        for (const s of fam.series) out.push(`${name}_info${withLabels(s.labels, `value="${escapeLabelValue(String(s.value))}"`)} 1`);
+        for (const s of fam.series) step({ kind: 'info', name, labels: s.labels, from: s.from! });
         break;
       case 'histogram':
         header(name, 'histogram', fam.help, fam.unit);
-        for (const s of fam.series) renderHistogram(out, name, s.labels, s.value as HistogramValue, maxBuckets, om);
+        for (const s of fam.series) step({ kind: 'histogram', name, labels: s.labels, from: s.from! });
         break;
       default:
         header(name, fam.type === 'untyped' ? (om ? 'unknown' : 'untyped') : 'gauge', fam.help, fam.unit);
         for (const s of fam.series) {
-          if (typeof s.value === 'object') {
-            for (const [part, v] of Object.entries(s.value as Record<string, number>)) {
-              if (typeof v === 'number') out.push(`${name}${withLabels(s.labels, `part="${escapeLabelValue(part)}"`)} ${formatValue(v)}`);
-            }
-          } else out.push(`${name}${s.braced} ${formatValue(s.value as number | bigint)}`);
+          if (typeof s.value === 'object') step({ kind: 'struct', name, labels: s.labels, from: s.from! });
+          else step({ kind: 'number', prefix: Buffer.from(`${name}${s.braced} `), from: s.from! });
         }
     }
   }
-  if (om) out.push('# EOF');
-  return out.join('\n') + '\n';
+  if (om) line('# EOF');
+  flush();
+  return { om, maxBuckets, steps, lastSize: 0 };
+}
+
+/** The value a step shows, from the view being rendered. */
+function valueOf(view: StoreView, from: ValueSource): unknown {
+  const s = view.files[from.file]!.snapshot!;
+  if (from.field < 0) return s.writer.alive ? 1 : 0;
+  const v = s.fields[from.field]!.value;
+  if (from.extra !== undefined) return (v as HistogramValue).extra![from.extra];
+  return typeof v === 'boolean' ? (v ? 1 : 0) : v;
+}
+
+/** A growing byte buffer for one response. */
+class ResponseBytes {
+  private buf: Buffer;
+  size = 0;
+  constructor(capacity: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(4096, capacity));
+  }
+  private room(n: number): void {
+    if (this.size + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.size + n));
+    this.buf.copy(bigger, 0, 0, this.size);
+    this.buf = bigger;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.size); // a typed-array copy: Buffer#copy checks its arguments in JS each call
+    this.size += b.length;
+  }
+  /** A line of text (without its newline), encoded as UTF-8. */
+  line(s: string): void {
+    this.room(s.length * 3 + 1);
+    this.size += this.buf.write(s, this.size);
+    this.buf[this.size++] = 0x0a;
+  }
+  /** A formatted number and its newline: ASCII, so one byte per character. */
+  ascii(s: string): void {
+    this.room(s.length + 1);
+    this.size += this.buf.write(s, this.size, 'latin1');
+    this.buf[this.size++] = 0x0a;
+  }
+  done(): Buffer {
+    return this.buf.subarray(0, this.size);
+  }
+}
+
+/** Render `view` by `plan`, which must have been made from a view of the same layout (see layoutKey). */
+function renderPlan(plan: Plan, view: StoreView): Buffer {
+  const out = new ResponseBytes(plan.lastSize + 1024);
+  const lines: string[] = [];
+  for (const st of plan.steps) {
+    switch (st.kind) {
+      case 'text':
+        out.bytes(st.bytes);
+        break;
+      case 'number':
+        out.bytes(st.prefix);
+        out.ascii(formatValue(valueOf(view, st.from) as number | bigint));
+        break;
+      case 'info':
+        out.line(`${st.name}_info${withLabels(st.labels, `value="${escapeLabelValue(String(valueOf(view, st.from)))}"`)} 1`);
+        break;
+      case 'histogram':
+        renderHistogram(lines, st.name, st.labels, valueOf(view, st.from) as HistogramValue, plan.maxBuckets, plan.om);
+        break;
+      case 'struct':
+        for (const [part, v] of Object.entries(valueOf(view, st.from) as Record<string, number>)) {
+          if (typeof v === 'number') lines.push(`${st.name}${withLabels(st.labels, `part="${escapeLabelValue(part)}"`)} ${formatValue(v)}`);
+        }
+    }
+    if (lines.length > 0) {
+      for (const l of lines) out.line(l);
+      lines.length = 0;
+    }
+  }
+  plan.lastSize = out.size;
+  return out.done();
+}
+
+/**
+ * What a plan depends on, as a string: two views with the same key render with the
+ * same plan. A file's records never change once published, so its layout is named by
+ * its path, its writer (start token) and its generation; the shape of each value is
+ * added because a value that cannot be read (null) leaves its series out.
+ */
+function layoutKey(view: StoreView, om: boolean, maxBuckets: number): string {
+  const parts: (string | number)[] = [om ? 'om' : 'text', maxBuckets, view.skipped, view.files.length];
+  for (const r of view.files) {
+    const s = r.snapshot;
+    if (!s) {
+      parts.push('error', r.name, r.error?.code ?? '', r.error?.message ?? '');
+      continue;
+    }
+    const w = s.writer;
+    parts.push('file', s.path, s.format, s.generation, w.pid, w.threadId, w.startToken, s.fields.length);
+    for (const f of s.fields) {
+      const v = f.value;
+      // The command line is part of every label set of the writer.
+      const shape =
+        v === null || v === undefined
+          ? '-'
+          : typeof v !== 'object'
+            ? f.label === 'sys.cmd'
+              ? `=${String(v)}`
+              : typeof v === 'string'
+                ? 's'
+                : 'n'
+            : isHistogram(v)
+              ? `h${Object.keys(v.extra ?? {}).join(',')}`
+              : `o${Object.keys(v).join(',')}`;
+      parts.push(f.label, f.kind, shape);
+    }
+  }
+  return parts.join('\u0000');
+}
+
+/**
+ * Render everything the store read as a Prometheus scrape. Never throws on file
+ * content: a value that cannot be shown is left out.
+ */
+export function renderMetrics(view: StoreView, options: ExpositionOptions = {}): string {
+  const om = options.openMetrics ?? false;
+  const maxBuckets = Math.max(2, options.maxBuckets ?? 40);
+  return renderPlan(makePlan(view, om, maxBuckets), view).toString('utf8');
+}
+
+/**
+ * `renderMetrics` for a server scraped again and again: the plan (families, names,
+ * headers, label sets) is kept while the layout stays the same, so a scrape of an
+ * unchanged set of files only reads and formats the values.
+ */
+export class MetricsRenderer {
+  private last: { key: string; plan: Plan } | undefined;
+  /** Plans made so far: one at the first scrape, then one each time the layout changed. */
+  plansMade = 0;
+  constructor(private readonly options: ExpositionOptions = {}) {}
+
+  /** The scrape of `view` as UTF-8: the bytes of `renderMetrics(view, options)`. */
+  render(view: StoreView): Buffer {
+    const om = this.options.openMetrics ?? false;
+    const maxBuckets = Math.max(2, this.options.maxBuckets ?? 40);
+    const key = layoutKey(view, om, maxBuckets);
+    if (this.last?.key !== key) {
+      this.last = { key, plan: makePlan(view, om, maxBuckets) };
+      this.plansMade++;
+    }
+    return renderPlan(this.last.plan, view);
+  }
 }

@@ -22,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REDUCTIONS, mergeHistograms, reduce, type GaugeMode, type Reduction } from '../../reader/aggregate.js';
 import type { HistogramValue } from '../../reader/reader.js';
 import { HttpError, sendJson, sendText, type Handler, type RouteContext } from './http.js';
-import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, renderMetrics, wantsOpenMetrics } from './prometheus.js';
+import { MetricsRenderer, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wantsOpenMetrics } from './prometheus.js';
 import { checkName, resolveInside, UnsafeInput } from './safe-path.js';
 import { isHistogram, jsonValue, writerRow, type FileRow } from './store.js';
 import { summarizeHistogram } from './summary.js';
@@ -188,9 +188,13 @@ const status: Handler = (_req, res, ctx) => {
   });
 };
 
+/** One renderer per format, each keeping its plan from scrape to scrape. */
+const renderers = { text: new MetricsRenderer(), openMetrics: new MetricsRenderer({ openMetrics: true }) };
+
 const metrics: Handler = (req, res, ctx) => {
   const om = wantsOpenMetrics(req.headers.accept);
-  sendText(res, 200, renderMetrics(ctx.store.read(), { openMetrics: om }), om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE);
+  const body = (om ? renderers.openMetrics : renderers.text).render(ctx.store.read());
+  sendText(res, 200, body, om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE);
 };
 
 const index: Handler = (_req: IncomingMessage, res: ServerResponse, ctx) => {
