@@ -207,9 +207,11 @@ export async function runHotPath(opts: HarnessOptions & { allocOps: number; comp
   const results: HotPathResult[] = [];
   const alloc = [];
   for (const c of cases) {
-    // Each case in `opts.compiles` loops compiled apart: the same source compiled twice
-    // can differ by half in speed (V8 allocates registers differently, and the CPU runs
-    // the two differently), so one compilation's figure is partly luck.
+    // Each case in `opts.compiles` loops compiled apart, and the median kept: the same
+    // source compiled again can run up to three times slower or faster (a histogram
+    // record measured 11.4, 5.8, then 3.8 ns in its first three loops), depending on what
+    // V8 knew of the library's functions when it compiled, so one compilation's figure
+    // is partly luck.
     const bodies = Array.from({ length: opts.compiles }, () => c.make());
     const figures = bodies.map((body) => measure(c.name, body, opts).ns).sort((a, b) => a - b);
     results.push({

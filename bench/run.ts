@@ -23,7 +23,7 @@ const { values: args } = parseArgs({
 const smoke = args.smoke;
 const opts = smoke
   ? { ops: 20_000, rounds: 3, compiles: 2, allocOps: 100_000 }
-  : { ops: 5_000_000, rounds: 7, compiles: 3, allocOps: 10_000_000 };
+  : { ops: 5_000_000, rounds: 5, compiles: 5, allocOps: 10_000_000 };
 
 function fmt(ns: number): string {
   return ns < 10 ? ns.toFixed(2) : ns < 100 ? ns.toFixed(1) : ns.toFixed(0);
@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     { mode: 'mmstats', scraped: true, serveArgs: [], name: 'mmstats (mmstats serve, other process)' },
     { mode: 'mmstats', scraped: true, serveArgs: ['--nice', '19'], name: 'mmstats (mmstats serve --nice 19)' },
   ] as const;
-  const runs = configs.map(() => [] as { rps: number; p99ms: number; scrapes: number; readerCpuMs?: number }[]);
+  const runs = configs.map(() => [] as Awaited<ReturnType<typeof scrapeRun>>[]);
   const failures: string[] = [];
   for (let k = 0; k < repeats; k++) {
     for (const [i, c] of configs.entries()) {
@@ -162,6 +162,7 @@ async function main(): Promise<void> {
       scraped: c.scraped,
       rps: median(r.map((x) => x.rps)),
       p99ms: median(r.map((x) => x.p99ms)),
+      serviceCpuUsPerRequest: median(r.map((x) => x.serviceCpuUsPerRequest)),
       scrapes: median(r.map((x) => x.scrapes)),
       readerCpuMs: c.mode === 'mmstats' && c.scraped ? median(r.map((x) => x.readerCpuMs ?? NaN)) : undefined,
       runs: r,
@@ -171,6 +172,7 @@ async function main(): Promise<void> {
       c.scraped ? 'yes' : 'no',
       String(row.rps),
       row.p99ms.toFixed(2),
+      row.serviceCpuUsPerRequest.toFixed(1),
       String(row.scrapes),
       row.readerCpuMs === undefined ? '' : row.readerCpuMs.toFixed(1),
       String(r.length),

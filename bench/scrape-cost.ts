@@ -74,7 +74,7 @@ export async function scrapeRun(
   scrape: boolean,
   ms: number,
   serveArgs: readonly string[] = [],
-): Promise<{ rps: number; p99ms: number; scrapes: number; readerCpuMs?: number }> {
+): Promise<{ rps: number; p99ms: number; scrapes: number; serviceCpuUsPerRequest: number; readerCpuMs?: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-scrape-'));
   fs.chmodSync(dir, 0o700);
   const service = fork(path.join(here, 'scrape-service.js'), [mode, dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -91,12 +91,18 @@ export async function scrapeRun(
   const scrapes = stopScrape();
   const readerCpuMs = serve && scrapes > 0 ? (cpuMs(serve.pid!) - cpuBefore) / scrapes : undefined;
   service.send('stop');
-  const report = await new Promise<{ requests: number; p99ms: number }>((r) =>
-    service.once('message', (m) => r(m as { requests: number; p99ms: number })),
+  const report = await new Promise<{ requests: number; p99ms: number; cpuMs: number }>((r) =>
+    service.once('message', (m) => r(m as { requests: number; p99ms: number; cpuMs: number })),
   );
   serve?.kill();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { rps: Math.round(requests / (ms / 1000)), p99ms: report.p99ms, scrapes, readerCpuMs };
+  return {
+    rps: Math.round(requests / (ms / 1000)),
+    p99ms: report.p99ms,
+    scrapes,
+    serviceCpuUsPerRequest: (report.cpuMs * 1000) / Math.max(1, report.requests),
+    readerCpuMs,
+  };
 }
 
 /** CPU time (user + system) a process has used, in ms, from /proc (Linux; NaN elsewhere). */

@@ -2,7 +2,7 @@
  * The instrumented HTTP service of the scrape-cost benchmark: 1,000 series, one
  * incremented per request. `prom` mode serves prom-client's /metrics itself;
  * `mmstats` mode writes a stats file that `mmstats serve` reads from outside.
- * Reports requests served and event-loop delay p99 when told to stop.
+ * Reports requests served, event-loop delay p99 and its own CPU time when told to stop.
  */
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -42,12 +42,16 @@ const server = http.createServer((req, res) => {
   inc(requests % SERIES);
   res.end('ok');
 });
+let cpuAtStart = process.cpuUsage();
 server.listen(0, '127.0.0.1', () => {
   delay.enable();
+  cpuAtStart = process.cpuUsage();
   process.send!({ port: (server.address() as { port: number }).port });
 });
 process.on('message', (m: string) => {
   if (m !== 'stop') return;
   delay.disable();
-  process.send!({ requests, p99ms: delay.percentile(99) / 1e6 }, () => process.exit(0));
+  // The service's own CPU (user + system) over the run: what serving, and being scraped, cost it.
+  const cpu = process.cpuUsage(cpuAtStart);
+  process.send!({ requests, p99ms: delay.percentile(99) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 }, () => process.exit(0));
 });
