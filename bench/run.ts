@@ -18,9 +18,13 @@ const { values: args } = parseArgs({
     smoke: { type: 'boolean', default: false },
     json: { type: 'string' },
     'reader-files': { type: 'string' },
+    /** Sections to run, comma-separated: hot, readers, scrape (default all). */
+    only: { type: 'string' },
   },
 });
 const smoke = args.smoke;
+const sections = new Set((args.only ?? 'hot,readers,scrape').split(','));
+for (const x of sections) if (!['hot', 'readers', 'scrape'].includes(x)) throw new Error(`--only takes hot, readers, scrape; not ${x}`);
 const opts = smoke
   ? { ops: 20_000, rounds: 3, compiles: 2, allocOps: 100_000 }
   : { ops: 5_000_000, rounds: 5, compiles: 5, allocOps: 10_000_000 };
@@ -33,156 +37,183 @@ async function main(): Promise<void> {
   console.log(`mmstats benchmarks${smoke ? ' (smoke mode: figures are not meaningful)' : ''}`);
   console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown cpu'} x${os.cpus().length}, ${os.platform()} ${os.release()}\n`);
 
-  const { results, alloc } = await runHotPath(opts);
-  const by = (name: string) => results.find((r) => r.name === name)!;
-  const limitInc = by('limit: Float64Array increment').ns;
-  const limitStore = by('limit: Float64Array store').ns;
-  const clock = by('clock: mmstats clock (native; timers and rates use it)').ns;
-  const ratioBase = (group: string) => (group === 'increment' ? limitInc : limitStore);
-  const rows = [['operation', 'ns/op', 'x limit', `${opts.compiles} compilations`]];
-  for (const r of results)
-    rows.push([r.name, fmt(r.ns), r.group === 'peer' ? '' : `${(r.ns / ratioBase(r.group)).toFixed(2)}x`, `${fmt(r.low)}-${fmt(r.high)}`]);
-  console.log(table(rows));
+  const json: Record<string, unknown> = {};
+  if (sections.has('hot')) {
+    const { results, alloc } = await runHotPath(opts);
+    const by = (name: string) => results.find((r) => r.name === name)!;
+    const limitInc = by('limit: Float64Array increment').ns;
+    const limitStore = by('limit: Float64Array store').ns;
+    const clock = by('clock: mmstats clock (native; timers and rates use it)').ns;
+    const ratioBase = (group: string) => (group === 'increment' ? limitInc : limitStore);
+    const rows = [['operation', 'ns/op', 'x limit', `${opts.compiles} compilations`]];
+    for (const r of results)
+      rows.push([
+        r.name,
+        fmt(r.ns),
+        r.group === 'peer' ? '' : `${(r.ns / ratioBase(r.group)).toFixed(2)}x`,
+        `${fmt(r.low)}-${fmt(r.high)}`,
+      ]);
+    console.log(table(rows));
 
-  // Targets (ratios from this run), printed, never asserted.
-  const checks: [string, number, number][] = [];
-  const ratio = (a: string, b: string) => by(b).ns / by(a).ns;
-  checks.push(['v2 counter incr vs raw increment (<= 1.5)', by('mmstats v2 counter incr').ns / limitInc, 1.5]);
-  checks.push(['v2 gauge set vs raw store (<= 1.5)', by('mmstats v2 gauge set').ns / limitStore, 1.5]);
-  for (const n of ['mmstats v2 compound update', 'mmstats v2 histogram record', 'mmstats v2 timer record (no clock)']) {
-    const r = results.find((x) => x.name === n);
-    if (r) checks.push([`${n.slice(8)} vs raw store (<= 5)`, r.ns / limitStore, 5]);
-  }
-  const timer = results.find((x) => x.name === 'mmstats v2 timer start+stop');
-  if (timer)
-    checks.push(['v2 timer start+stop minus 2 clock reads, vs raw store (<= 5)', Math.max(0, timer.ns - 2 * clock) / limitStore, 5]);
-  const promRows = [['mmstats vs peer', 'speed-up', 'target']];
-  promRows.push([
-    'labelled counter vs prom-client inc(labels)',
-    `${ratio('mmstats v2 labelled counter incr', 'prom-client labelled inc(labels)').toFixed(0)}x`,
-    '>= 20x',
-  ]);
-  promRows.push([
-    'labelled counter vs prom-client cached child inc()',
-    `${ratio('mmstats v2 labelled counter incr', 'prom-client cached child inc()').toFixed(0)}x`,
-    '',
-  ]);
-  const hist = results.find((x) => x.name === 'mmstats v2 histogram record');
-  if (hist)
+    // Targets (ratios from this run), printed, never asserted.
+    const checks: [string, number, number][] = [];
+    const ratio = (a: string, b: string) => by(b).ns / by(a).ns;
+    checks.push(['v2 counter incr vs raw increment (<= 1.5)', by('mmstats v2 counter incr').ns / limitInc, 1.5]);
+    checks.push(['v2 gauge set vs raw store (<= 1.5)', by('mmstats v2 gauge set').ns / limitStore, 1.5]);
+    for (const n of ['mmstats v2 compound update', 'mmstats v2 histogram record', 'mmstats v2 timer record (no clock)']) {
+      const r = results.find((x) => x.name === n);
+      if (r) checks.push([`${n.slice(8)} vs raw store (<= 5)`, r.ns / limitStore, 5]);
+    }
+    const timer = results.find((x) => x.name === 'mmstats v2 timer start+stop');
+    if (timer)
+      checks.push(['v2 timer start+stop minus 2 clock reads, vs raw store (<= 5)', Math.max(0, timer.ns - 2 * clock) / limitStore, 5]);
+    const promRows = [['mmstats vs peer', 'speed-up', 'target']];
     promRows.push([
-      'histogram record vs prom-client observe(labels)',
-      `${(by('prom-client labelled observe(labels)').ns / hist.ns).toFixed(0)}x`,
+      'labelled counter vs prom-client inc(labels)',
+      `${ratio('mmstats v2 labelled counter incr', 'prom-client labelled inc(labels)').toFixed(0)}x`,
       '>= 20x',
     ]);
-  // Each mmstats update against the OpenTelemetry instrument a user would use for the same job.
-  const otelPairs: [string, string][] = [
-    ['mmstats v2 counter incr', 'OpenTelemetry counter add()'],
-    ['mmstats v2 labelled counter incr', 'OpenTelemetry counter add(attrs)'],
-    ['mmstats v2 gauge set', 'OpenTelemetry gauge record()'],
-    ['mmstats v2 int64 set', 'OpenTelemetry gauge record()'],
-    ['mmstats v2 histogram record', 'OpenTelemetry histogram record()'],
-    ['mmstats v2 timer record (no clock)', 'OpenTelemetry histogram record()'],
-    ['mmstats v2 compound update', 'OpenTelemetry gauge record()'],
-  ];
-  for (const [mine, theirs] of otelPairs) {
-    if (!results.some((r) => r.name === mine)) continue;
-    promRows.push([`${mine.slice(8)} vs ${theirs}`, `${ratio(mine, theirs).toFixed(1)}x`, '>= 5x']);
-  }
-  console.log(
-    '\n' + table([['target', 'measured', 'limit'], ...checks.map(([n, v, t]) => [n, `${v.toFixed(2)}x`, `${v <= t ? 'met' : 'MISSED'}`])]),
-  );
-  console.log('\n' + table(promRows));
-
-  console.log('\nallocation across ' + opts.allocOps.toLocaleString('en') + ' updates (garbage collections seen, heap growth)');
-  console.log(
-    table([['operation', 'GCs', 'heap delta'], ...alloc.map((a) => [a.name, String(a.gcs), `${(a.heapDelta / 1024).toFixed(0)} KiB`])]),
-  );
-
-  // Readers.
-  const fileCounts = args['reader-files'] ? args['reader-files'].split(',').map(Number) : smoke ? [10] : [10, 100, 1000];
-  const readerRows = [
-    ['files x fields', 'library snapshot ms', 'open readers re-read ms', 'slurp --json ms', '/metrics first ms', '/metrics ms'],
-  ];
-  for (const files of fileCounts) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-read-'));
-    fs.chmodSync(dir, 0o700);
-    const stop = await startWriters(dir, files, 100);
-    const lib = timeLibrarySnapshot(dir, smoke ? 1 : 5);
-    const reread = timeOpenReaders(dir, smoke ? 1 : 5);
-    const slurp = timeSlurpJson(dir, smoke ? 1 : 3);
-    const metrics = await timeServeMetrics(dir, smoke ? 1 : 5);
-    readerRows.push([
-      `${lib.files} x ${lib.fields / Math.max(1, lib.files)}`,
-      lib.ms.toFixed(1),
-      reread.toFixed(1),
-      slurp === undefined ? 'n/a' : slurp.toFixed(0),
-      metrics === undefined ? 'n/a' : metrics.firstMs.toFixed(0),
-      metrics === undefined ? 'n/a' : metrics.ms.toFixed(0),
+    promRows.push([
+      'labelled counter vs prom-client cached child inc()',
+      `${ratio('mmstats v2 labelled counter incr', 'prom-client cached child inc()').toFixed(0)}x`,
+      '',
     ]);
-    await stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  console.log('\n' + table(readerRows));
-  const open = timeModelOpen(100, smoke ? 3 : 21);
-  console.log(
-    `\nopen a model of 100 fields: ${open.ms.toFixed(2)} ms (median); file bytes per numeric field: ${open.bytesPerField.toFixed(0)}`,
-  );
+    const hist = results.find((x) => x.name === 'mmstats v2 histogram record');
+    if (hist)
+      promRows.push([
+        'histogram record vs prom-client observe(labels)',
+        `${(by('prom-client labelled observe(labels)').ns / hist.ns).toFixed(0)}x`,
+        '>= 20x',
+      ]);
+    // Each mmstats update against the OpenTelemetry instrument a user would use for the same job.
+    const otelPairs: [string, string][] = [
+      ['mmstats v2 counter incr', 'OpenTelemetry counter add()'],
+      ['mmstats v2 labelled counter incr', 'OpenTelemetry counter add(attrs)'],
+      ['mmstats v2 gauge set', 'OpenTelemetry gauge record()'],
+      ['mmstats v2 int64 set', 'OpenTelemetry gauge record()'],
+      ['mmstats v2 histogram record', 'OpenTelemetry histogram record()'],
+      ['mmstats v2 timer record (no clock)', 'OpenTelemetry histogram record()'],
+      ['mmstats v2 compound update', 'OpenTelemetry gauge record()'],
+    ];
+    for (const [mine, theirs] of otelPairs) {
+      if (!results.some((r) => r.name === mine)) continue;
+      promRows.push([`${mine.slice(8)} vs ${theirs}`, `${ratio(mine, theirs).toFixed(1)}x`, '>= 5x']);
+    }
+    console.log(
+      '\n' +
+        table([['target', 'measured', 'limit'], ...checks.map(([n, v, t]) => [n, `${v.toFixed(2)}x`, `${v <= t ? 'met' : 'MISSED'}`])]),
+    );
+    console.log('\n' + table(promRows));
 
-  // The cost of being watched: service throughput and event-loop delay p99 with and
-  // without scraping. Each configuration runs `repeats` times, interleaved, because
-  // throughput drifts over minutes on a shared machine; the table shows medians.
-  const scrapeMs = smoke ? 1000 : 10_000;
-  const repeats = smoke ? 1 : 3;
-  const configs = [
-    { mode: 'prom', scraped: false, serveArgs: [], name: 'prom-client (in-process /metrics)' },
-    { mode: 'prom', scraped: true, serveArgs: [], name: 'prom-client (in-process /metrics)' },
-    { mode: 'mmstats', scraped: false, serveArgs: [], name: 'mmstats (mmstats serve, other process)' },
-    { mode: 'mmstats', scraped: true, serveArgs: [], name: 'mmstats (mmstats serve, other process)' },
-    { mode: 'mmstats', scraped: true, serveArgs: ['--nice', '19'], name: 'mmstats (mmstats serve --nice 19)' },
-  ] as const;
-  const runs = configs.map(() => [] as Awaited<ReturnType<typeof scrapeRun>>[]);
-  const failures: string[] = [];
-  for (let k = 0; k < repeats; k++) {
-    for (const [i, c] of configs.entries()) {
-      try {
-        runs[i]!.push(await scrapeRun(c.mode, c.scraped, scrapeMs, c.serveArgs));
-      } catch (err) {
-        failures.push(`${c.name}: ${(err as Error).message}`);
+    console.log('\nallocation across ' + opts.allocOps.toLocaleString('en') + ' updates (garbage collections seen, heap growth)');
+    console.log(
+      table([['operation', 'GCs', 'heap delta'], ...alloc.map((a) => [a.name, String(a.gcs), `${(a.heapDelta / 1024).toFixed(0)} KiB`])]),
+    );
+    json.hot = { results, alloc };
+  }
+
+  if (sections.has('readers')) {
+    // First, on a heap the reader runs below have not filled.
+    const open = timeModelOpen(100, smoke ? 3 : 21);
+    console.log(
+      `\nopen a model of 100 fields: ${open.ms.toFixed(2)} ms (median); file bytes per numeric field: ${open.bytesPerField.toFixed(0)}`,
+    );
+
+    // Readers.
+    const fileCounts = args['reader-files'] ? args['reader-files'].split(',').map(Number) : smoke ? [10] : [10, 100, 1000];
+    const readerRows = [
+      ['files x fields', 'library snapshot ms', 'open readers re-read ms', 'slurp --json ms', '/metrics first ms', '/metrics ms'],
+    ];
+    for (const files of fileCounts) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-read-'));
+      fs.chmodSync(dir, 0o700);
+      const stop = await startWriters(dir, files, 100);
+      const lib = timeLibrarySnapshot(dir, smoke ? 1 : 5);
+      const reread = timeOpenReaders(dir, smoke ? 1 : 5);
+      const slurp = timeSlurpJson(dir, smoke ? 1 : 3);
+      const metrics = await timeServeMetrics(dir, smoke ? 1 : 5);
+      readerRows.push([
+        `${lib.files} x ${lib.fields / Math.max(1, lib.files)}`,
+        lib.ms.toFixed(1),
+        reread.toFixed(1),
+        slurp === undefined ? 'n/a' : slurp.toFixed(0),
+        metrics === undefined ? 'n/a' : metrics.firstMs.toFixed(0),
+        metrics === undefined ? 'n/a' : metrics.ms.toFixed(0),
+      ]);
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    console.log('\n' + table(readerRows));
+    json.readers = { readerRows, open };
+  }
+
+  if (sections.has('scrape')) {
+    // The cost of being watched: service throughput and event-loop delay p99 with and
+    // without scraping. Each configuration runs `repeats` times, interleaved, because
+    // throughput drifts over minutes on a shared machine; the table shows medians.
+    const scrapeMs = smoke ? 1000 : 10_000;
+    const repeats = smoke ? 1 : 3;
+    const configs = [
+      { mode: 'prom', scraped: false, serveArgs: [], name: 'prom-client (in-process /metrics)' },
+      { mode: 'prom', scraped: true, serveArgs: [], name: 'prom-client (in-process /metrics)' },
+      { mode: 'mmstats', scraped: false, serveArgs: [], name: 'mmstats (mmstats serve, other process)' },
+      { mode: 'mmstats', scraped: true, serveArgs: [], name: 'mmstats (mmstats serve, other process)' },
+      { mode: 'mmstats', scraped: true, serveArgs: ['--nice', '19'], name: 'mmstats (mmstats serve --nice 19)' },
+    ] as const;
+    const runs = configs.map(() => [] as Awaited<ReturnType<typeof scrapeRun>>[]);
+    const failures: string[] = [];
+    for (let k = 0; k < repeats; k++) {
+      for (const [i, c] of configs.entries()) {
+        try {
+          runs[i]!.push(await scrapeRun(c.mode, c.scraped, scrapeMs, c.serveArgs));
+        } catch (err) {
+          failures.push(`${c.name}: ${(err as Error).message}`);
+        }
       }
     }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+    const scrapeRows = [
+      [
+        'service instrumented with',
+        'scraped 10/s',
+        'requests/s',
+        'event-loop p99 ms',
+        'service CPU us/request',
+        'scrapes',
+        'reader CPU ms/scrape',
+        'runs',
+      ],
+    ];
+    const scrape = configs.map((c, i) => {
+      const r = runs[i]!;
+      const row = {
+        name: c.name,
+        scraped: c.scraped,
+        rps: median(r.map((x) => x.rps)),
+        p99ms: median(r.map((x) => x.p99ms)),
+        serviceCpuUsPerRequest: median(r.map((x) => x.serviceCpuUsPerRequest)),
+        scrapes: median(r.map((x) => x.scrapes)),
+        readerCpuMs: c.mode === 'mmstats' && c.scraped ? median(r.map((x) => x.readerCpuMs ?? NaN)) : undefined,
+        runs: r,
+      };
+      scrapeRows.push([
+        c.name,
+        c.scraped ? 'yes' : 'no',
+        String(row.rps),
+        row.p99ms.toFixed(2),
+        row.serviceCpuUsPerRequest.toFixed(1),
+        String(row.scrapes),
+        row.readerCpuMs === undefined ? '' : row.readerCpuMs.toFixed(1),
+        String(r.length),
+      ]);
+      return row;
+    });
+    for (const f of failures) console.log(`scrape run failed: ${f}`);
+    console.log('\n' + table(scrapeRows));
+    json.scrape = scrape;
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-  const scrapeRows = [
-    ['service instrumented with', 'scraped 10/s', 'requests/s', 'event-loop p99 ms', 'scrapes', 'reader CPU ms/scrape', 'runs'],
-  ];
-  const scrape = configs.map((c, i) => {
-    const r = runs[i]!;
-    const row = {
-      name: c.name,
-      scraped: c.scraped,
-      rps: median(r.map((x) => x.rps)),
-      p99ms: median(r.map((x) => x.p99ms)),
-      serviceCpuUsPerRequest: median(r.map((x) => x.serviceCpuUsPerRequest)),
-      scrapes: median(r.map((x) => x.scrapes)),
-      readerCpuMs: c.mode === 'mmstats' && c.scraped ? median(r.map((x) => x.readerCpuMs ?? NaN)) : undefined,
-      runs: r,
-    };
-    scrapeRows.push([
-      c.name,
-      c.scraped ? 'yes' : 'no',
-      String(row.rps),
-      row.p99ms.toFixed(2),
-      row.serviceCpuUsPerRequest.toFixed(1),
-      String(row.scrapes),
-      row.readerCpuMs === undefined ? '' : row.readerCpuMs.toFixed(1),
-      String(r.length),
-    ]);
-    return row;
-  });
-  for (const f of failures) console.log(`scrape run failed: ${f}`);
-  console.log('\n' + table(scrapeRows));
 
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ results, alloc, readerRows, open, scrape }, null, 2));
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(json, null, 2));
   if (sink === 0.5) console.log(''); // keeps the sink observable
 }
 
