@@ -153,19 +153,26 @@ async function main(): Promise<void> {
     // throughput drifts over minutes on a shared machine; the table shows medians.
     const scrapeMs = smoke ? 1000 : 10_000;
     const repeats = smoke ? 1 : 3;
+    // Saturating load (16 connections, as many requests as get answered), then a fixed
+    // rate that leaves the two cores some idle time, as a service usually has.
+    const rate = smoke ? 500 : 5000;
     const configs = [
-      { mode: 'prom', scraped: false, serveArgs: [], name: 'prom-client (in-process /metrics)' },
-      { mode: 'prom', scraped: true, serveArgs: [], name: 'prom-client (in-process /metrics)' },
-      { mode: 'mmstats', scraped: false, serveArgs: [], name: 'mmstats (mmstats serve, other process)' },
-      { mode: 'mmstats', scraped: true, serveArgs: [], name: 'mmstats (mmstats serve, other process)' },
-      { mode: 'mmstats', scraped: true, serveArgs: ['--nice', '19'], name: 'mmstats (mmstats serve --nice 19)' },
+      { mode: 'prom', scraped: false, serveArgs: [], rate: 0, name: 'prom-client (in-process /metrics)' },
+      { mode: 'prom', scraped: true, serveArgs: [], rate: 0, name: 'prom-client (in-process /metrics)' },
+      { mode: 'mmstats', scraped: false, serveArgs: [], rate: 0, name: 'mmstats (mmstats serve, other process)' },
+      { mode: 'mmstats', scraped: true, serveArgs: [], rate: 0, name: 'mmstats (mmstats serve, other process)' },
+      { mode: 'mmstats', scraped: true, serveArgs: ['--nice', '19'], rate: 0, name: 'mmstats (mmstats serve --nice 19)' },
+      { mode: 'prom', scraped: false, serveArgs: [], rate, name: 'prom-client (in-process /metrics)' },
+      { mode: 'prom', scraped: true, serveArgs: [], rate, name: 'prom-client (in-process /metrics)' },
+      { mode: 'mmstats', scraped: false, serveArgs: [], rate, name: 'mmstats (mmstats serve, other process)' },
+      { mode: 'mmstats', scraped: true, serveArgs: [], rate, name: 'mmstats (mmstats serve, other process)' },
     ] as const;
     const runs = configs.map(() => [] as Awaited<ReturnType<typeof scrapeRun>>[]);
     const failures: string[] = [];
     for (let k = 0; k < repeats; k++) {
       for (const [i, c] of configs.entries()) {
         try {
-          runs[i]!.push(await scrapeRun(c.mode, c.scraped, scrapeMs, c.serveArgs));
+          runs[i]!.push(await scrapeRun(c.mode, c.scraped, scrapeMs, c.serveArgs, c.rate));
         } catch (err) {
           failures.push(`${c.name}: ${(err as Error).message}`);
         }
@@ -175,8 +182,10 @@ async function main(): Promise<void> {
     const scrapeRows = [
       [
         'service instrumented with',
+        'load',
         'scraped 10/s',
         'requests/s',
+        'request latency p99 ms',
         'event-loop p99 ms',
         'service CPU us/request',
         'scrapes',
@@ -189,7 +198,9 @@ async function main(): Promise<void> {
       const row = {
         name: c.name,
         scraped: c.scraped,
+        load: c.rate > 0 ? `${c.rate}/s` : '16 connections',
         rps: median(r.map((x) => x.rps)),
+        latencyP99ms: c.rate > 0 ? median(r.map((x) => x.latencyP99ms ?? NaN)) : undefined,
         p99ms: median(r.map((x) => x.p99ms)),
         serviceCpuUsPerRequest: median(r.map((x) => x.serviceCpuUsPerRequest)),
         scrapes: median(r.map((x) => x.scrapes)),
@@ -198,8 +209,10 @@ async function main(): Promise<void> {
       };
       scrapeRows.push([
         c.name,
+        row.load,
         c.scraped ? 'yes' : 'no',
         String(row.rps),
+        row.latencyP99ms === undefined ? '' : row.latencyP99ms.toFixed(2),
         row.p99ms.toFixed(2),
         row.serviceCpuUsPerRequest.toFixed(1),
         String(row.scrapes),
