@@ -142,7 +142,7 @@ class MovingMeanSink implements DurationSink {
 
 /**
  * A timer; the format's part is the sink. Format 2 uses this class and format 1
- * V1Timer, which differs only in owning its record methods. start/stop stay shared:
+ * V1Timer, which differs only in owning its `record`. start/stop stay shared:
  * a token or duration returned from a call V8 does not inline is a new heap number,
  * and separate copies of them in two classes made V8 give up inlining them.
  */
@@ -185,15 +185,6 @@ class Timer extends Field implements TimerField {
   }
   record(duration: number): void {
     this.input[0] = duration;
-    this.recordInput();
-  }
-  /**
-   * Record `input[0]`. Apart from `record` so that `record` stays under the size V8
-   * always inlines (27 bytes of bytecode; it was 29 with this inside): then the
-   * caller's double never crosses a call, even where V8 has no budget left to inline
-   * the record itself, as at a new call site once `record` is compiled for two sinks.
-   */
-  protected recordInput(): void {
     this.sink.recordHeld();
   }
   scope(): TimerScope {
@@ -235,18 +226,15 @@ class Timer extends Field implements TimerField {
 }
 
 /**
- * A v1 timer: the same timer, with its own copies of the two record methods. V8
- * learns per function which sinks a call meets; shared, they would meet both
- * formats' sinks in a process that writes both, and `record` would compile too large
- * to inline at a new call site, boxing the caller's double (78 collections per 10^7
- * records, measured). Apart, each stays monomorphic and small.
+ * A v1 timer: the same timer, with its own copy of `record`. V8 learns per function
+ * which sinks a call meets; a shared `record` would meet both formats' sinks in a
+ * process that writes both, compile too large for V8 to inline it at a new call site,
+ * and so box the caller's double (78 collections per 10^7 records, measured). Apart,
+ * each stays monomorphic and small.
  */
 class V1Timer extends Timer {
   override record(duration: number): void {
     this.input[0] = duration;
-    this.recordInput();
-  }
-  protected override recordInput(): void {
     this.sink.recordHeld();
   }
 }
