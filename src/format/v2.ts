@@ -115,7 +115,7 @@ export const DataType = {
   STRING: 12,
   /** Seqlocked: u32 sequence, u32 zero, then parts (each 8 bytes) at their offsets. */
   STRUCT: 13,
-  /** Seqlocked: u32 sequence, u32 zero, then HISTOGRAM_SCALARS f64, then `param` f64 bucket counts.
+  /** Seqlocked: u32 sequence, u32 zero, then the HistogramSlot f64 scalars, then `param` f64 bucket counts.
    * extra holds `param` f64 upper bucket bounds, ascending, the last being +Infinity.
    * Bucket i counts the values v with bound[i-1] < v <= bound[i] (Prometheus's `le`).
    * The record's parts, if any, name extra f64 values stored after the buckets in the
@@ -124,10 +124,7 @@ export const DataType = {
 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
-/** The f64 scalars at the start of a histogram payload, in order. */
-export const HISTOGRAM_SCALARS = ['count', 'sum', 'min', 'max', 'last'] as const;
-
-/** The f64 slots of a histogram payload: HISTOGRAM_SCALARS in order, then the bucket counts. */
+/** The f64 slots of a histogram payload: five scalars (count, sum, min, max, last), then the bucket counts from `BUCKETS` on. */
 export const enum HistogramSlot {
   COUNT = 0,
   SUM = 1,
@@ -393,7 +390,7 @@ export function stringValueSize(capacity: number): number {
 
 /** Value block size for a histogram of `buckets` buckets. */
 export function histogramValueSize(buckets: number): number {
-  return Seqlocked.PAYLOAD + (HISTOGRAM_SCALARS.length + buckets) * 8;
+  return Seqlocked.PAYLOAD + (HistogramSlot.BUCKETS + buckets) * 8;
 }
 
 /** Value block size for a struct of `parts` 8-byte parts. */

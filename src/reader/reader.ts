@@ -21,7 +21,7 @@ import {
   DataType,
   FileState,
   FormatViolation,
-  HISTOGRAM_SCALARS,
+  HistogramSlot,
   Header,
   KIND_NAMES,
   Kind,
@@ -481,18 +481,26 @@ function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta, base: nu
       return out;
     }
     case DataType.HISTOGRAM: {
-      const n = Math.min(m.param, m.bounds.length, (m.valueSize - Seqlocked.PAYLOAD) / 8 - HISTOGRAM_SCALARS.length);
+      const n = Math.min(m.param, m.bounds.length, (m.valueSize - Seqlocked.PAYLOAD) / 8 - HistogramSlot.BUCKETS);
       const s = (i: number) => dv.getFloat64(p + i * 8, true);
       // One typed-array view over the copied counts (the copy starts 8-aligned), not a DataView call per bucket.
       const aligned = (bytes.byteOffset + p) % 8 === 0;
-      const counts = aligned ? new Float64Array(bytes.buffer, bytes.byteOffset + p + HISTOGRAM_SCALARS.length * 8, n) : undefined;
+      const counts = aligned ? new Float64Array(bytes.buffer, bytes.byteOffset + p + HistogramSlot.BUCKETS * 8, n) : undefined;
       const bounds = m.bounds;
       const buckets = new Array<{ le: number; count: number }>(n);
-      for (let i = 0; i < n; i++) buckets[i] = { le: bounds[i]!, count: counts ? counts[i]! : s(HISTOGRAM_SCALARS.length + i) };
+      for (let i = 0; i < n; i++) buckets[i] = { le: bounds[i]!, count: counts ? counts[i]! : s(HistogramSlot.BUCKETS + i) };
       // Parts of a histogram record name extra float64 values stored after the buckets.
       const extra: Record<string, number> = {};
       for (const part of m.parts) if (part.dataType === DataType.FLOAT64) extra[part.name] = dv.getFloat64(base + part.offset, true);
-      return { count: s(0), sum: s(1), min: s(2), max: s(3), last: s(4), buckets, extra };
+      return {
+        count: s(HistogramSlot.COUNT),
+        sum: s(HistogramSlot.SUM),
+        min: s(HistogramSlot.MIN),
+        max: s(HistogramSlot.MAX),
+        last: s(HistogramSlot.LAST),
+        buckets,
+        extra,
+      };
     }
     default:
       // An unknown data type: shown without a value, never guessed at.

@@ -84,11 +84,12 @@ async function mountDashboard(app: App): Promise<void> {
  */
 function lowerPriority(by: number): void {
   const nice = Math.min(19, os.getPriority(0) + by);
-  let threads: string[] = [];
+  let threads: string[];
   try {
-    threads = fs.readdirSync('/proc/self/task'); // Linux; elsewhere the priority is the process's
+    threads = fs.readdirSync('/proc/self/task'); // Linux: one nice value per thread
   } catch {
-    // not Linux: setPriority(0) below covers the process
+    os.setPriority(0, nice); // elsewhere the priority is the process's
+    return;
   }
   for (const tid of threads) {
     try {
@@ -97,7 +98,6 @@ function lowerPriority(by: number): void {
       // the thread ended meanwhile
     }
   }
-  os.setPriority(0, nice);
 }
 
 /** Run `mmstats serve`; resolves with the exit status when the server stops (SIGINT or SIGTERM). */

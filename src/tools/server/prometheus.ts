@@ -228,7 +228,7 @@ function writerLabels(snaps: readonly Snapshot[]): Map<Snapshot, string> {
   const base = new Map<Snapshot, string>();
   const count = new Map<string, number>();
   for (const s of snaps) {
-    const cmdLine = s.fields.find((f) => f.label === 'sys.cmd')?.value;
+    const cmdLine = commandLine(s);
     const { cmd, model } = writerNames(s.path, s.writer, typeof cmdLine === 'string' ? cmdLine : undefined);
     const parts = [`cmd="${escapeLabelValue(cmd)}"`];
     if (model) parts.push(`model="${escapeLabelValue(model)}"`);
@@ -473,6 +473,16 @@ function renderPlan(plan: Plan, view: StoreView): Buffer {
   return out.done();
 }
 
+/** The writer's command line, from its `sys.cmd` field (part of its label set). */
+function commandLine(s: Snapshot): unknown {
+  return s.fields.find((f) => f.label === 'sys.cmd')?.value;
+}
+
+/** What a failed file shows (name, code and message): a plan holds it as text. */
+function errorShown(r: StoreView['files'][number]): string {
+  return `${r.name}\u0000${r.error?.code}\u0000${r.error?.message}`;
+}
+
 /** What a value is, as far as the plan cares: none (left out), a number, a string, a histogram, a struct. */
 function shapeOf(v: unknown): number {
   if (v === null || v === undefined) return 0;
@@ -506,11 +516,11 @@ interface FileLayout {
 function layoutOf(view: StoreView): FileLayout[] {
   return view.files.map((r): FileLayout => {
     const s = r.snapshot;
-    if (!s) return { path: r.path, error: `${r.name}\u0000${r.error?.code}\u0000${r.error?.message}` };
+    if (!s) return { path: r.path, error: errorShown(r) };
     const shapes = new Uint8Array(s.fields.length);
     for (let i = 0; i < shapes.length; i++) shapes[i] = shapeOf(s.fields[i]!.value);
     const w = s.writer;
-    const cmd = s.fields.find((f) => f.label === 'sys.cmd')?.value;
+    const cmd = commandLine(s);
     return {
       path: s.path,
       format: s.format,
@@ -533,7 +543,7 @@ function sameLayout(was: readonly FileLayout[], view: StoreView): boolean {
     const s = r.snapshot;
     if (l.path !== r.path || (s === undefined) !== (l.error !== undefined)) return false;
     if (!s) {
-      if (l.error !== `${r.name}\u0000${r.error?.code}\u0000${r.error?.message}`) return false;
+      if (l.error !== errorShown(r)) return false;
       continue;
     }
     const w = s.writer;

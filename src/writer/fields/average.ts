@@ -19,7 +19,7 @@
 import { now as clockNow } from '../../platform/clock.js';
 import { DataType, Kind, RecordFlags, Seqlocked, structValueSize } from '../../format/v2.js';
 import { Field, FieldSpec, type FieldOptions, type Placement, type V1Layout, type V2Layout } from '../field.js';
-import { GaugeSpec, type GaugeField } from './scalar.js';
+import { v1Gauge, type GaugeField } from './scalar.js';
 import { SeqBlock } from './seqblock.js';
 
 /** A field that averages the values added to it. */
@@ -303,7 +303,7 @@ class V1Average extends Field implements AverageField {
     private readonly window: TimeWindow | undefined,
   ) {
     super(label);
-    this.inner = new GaugeSpec({}).create(label, at);
+    this.inner = v1Gauge(label, at);
     if (window) {
       tickWhileOpen(this, window.slotMs, () => {
         if (window.advance(clockNow())) this.inner.set(window.count > 0 ? window.sum / window.count : 0);

@@ -127,8 +127,7 @@ function v2Class(ctor: IntArrayCtor) {
   return cls;
 }
 
-/** v1 number fields: the original's layout, buffered or not, written through a DataView. */
-/** @internal A number in a v1 file: the original's DataView stores, double-buffered where the type is. */
+/** @internal v1 number fields: the original's layout, buffered or not, written through a DataView. */
 export class V1Number extends Field implements NumberField, CounterField, GaugeField {
   declare dv: DataView;
   declare at: Placement;
@@ -284,7 +283,7 @@ export class GaugeSpec extends FieldSpec<GaugeField> {
     return { type: 'd', buffered: true };
   }
   create(label: string, at: Placement): GaugeField {
-    return at.format === 2 ? new (v2Class(Float64Array))(label, at) : new V1Number(label, at, NUMBER_TYPES.float64);
+    return at.format === 2 ? new (v2Class(Float64Array))(label, at) : v1Gauge(label, at);
   }
 }
 
