@@ -33,7 +33,7 @@ await esbuild.build({
   format: 'esm',
   target: ['es2022'],
   minify: true,
-  sourcemap: true,
+  sourcemap: false,
   legalComments: 'linked',
   outdir: out,
   logLevel: 'warning',

@@ -2,6 +2,9 @@
  * mmstats: publish live metrics in memory-mapped files; read them from other processes.
  * @packageDocumentation
  */
+// The public types name Node's (NodeJS.ProcessEnv, Disposable...): load them for consumers
+// whose compiler does not (TypeScript 6 and later default "types" to none).
+/// <reference types="node" preserve="true" />
 export { defineModel, openStats, Model, Stats, type OpenOptions, type Schema, type FieldsOf } from './writer/model.js';
 export { field } from './writer/fields/index.js';
 export { Field, FieldSpec, type FieldOptions, type FormatVersion } from './writer/field.js';

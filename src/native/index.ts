@@ -1,4 +1,4 @@
-/// <reference types="node" />
+/// <reference types="node" preserve="true" />
 /**
  * Typed loader for the native mapping layer (`native/mmstats.c`).
  *
@@ -146,28 +146,42 @@ export interface NativeMapping {
   readonly clockBuffer: ArrayBuffer;
 }
 
-const ADDON = path.join('build', 'Release', 'mmstats_native.node');
+/** Error code of the error thrown when no addon fits this machine. */
+export const ERR_NO_ADDON = 'ERR_MMSTATS_NO_ADDON';
+
+/**
+ * The package root: the nearest folder above this file that holds binding.gyp
+ * (this file is dist/src/native/index.js once compiled, src/native/index.ts when
+ * run from source).
+ */
+function packageRoot(here: string): string {
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    if (path.dirname(dir) === dir) return here;
+  }
+}
 
 function load(): NativeMapping {
   if (process.platform !== 'linux' && process.platform !== 'darwin') {
     throw new Error(`mmstats supports only Linux and macOS; this platform is ${process.platform}`);
   }
-  // This file is dist/src/native/index.js when compiled (src/native/index.ts
-  // when run from source): look upward for the package root's build/Release.
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (let dir = here; ;) {
-    const candidate = path.join(dir, ADDON);
-    if (existsSync(candidate)) {
-      return createRequire(import.meta.url)(candidate) as NativeMapping;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
+  const root = packageRoot(path.dirname(fileURLToPath(import.meta.url)));
+  const require = createRequire(import.meta.url);
+  // node-gyp-build takes build/Release (a source build) first, else the
+  // prebuilds/<platform>-<arch>/ binary that fits this machine (its libc too).
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return nodeGypBuild(root) as NativeMapping;
+  } catch (cause) {
+    const error = new Error(
+      `mmstats: no native addon for ${process.platform}-${process.arch} in ${root}: no prebuilt ` +
+        'binary fits this machine and none was built from source. Build it with "npm rebuild mmstats" ' +
+        '(needs a C compiler, make and python3).',
+      { cause },
+    ) as NativeError;
+    error.code = ERR_NO_ADDON;
+    throw error;
   }
-  throw new Error(
-    `mmstats: the native addon ${ADDON} was not found in any folder above ${here}; ` +
-      'build it with "npx node-gyp rebuild" (or "npm rebuild mmstats")',
-  );
 }
 
 /** The loaded addon. */
