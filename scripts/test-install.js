@@ -217,12 +217,12 @@ export function serve(): void {
   const version = run(process.execPath, [tsc, '--version'], { cwd: dir, env }).stdout.trim();
   const configs = {
     nodenext: { module: 'nodenext' },
-    bundler: { module: 'esnext', moduleResolution: 'bundler', target: 'es2022' },
+    bundler: { module: 'esnext', moduleResolution: 'bundler' },
   };
   for (const [name, options] of Object.entries(configs)) {
     const config = `tsconfig.${name}.json`;
-    // Default settings otherwise: no "types", no "lib", and skipLibCheck off so that
-    // errors inside the package's .d.ts are reported.
+    // Default settings otherwise: no "types", "lib" or "target", and skipLibCheck off so
+    // that errors inside the package's .d.ts are reported.
     const compilerOptions = { strict: true, noEmit: true, skipLibCheck: false, ...options };
     fs.writeFileSync(path.join(dir, config), JSON.stringify({ compilerOptions, files: ['app.ts'] }, null, 2));
     const result = run(process.execPath, [tsc, '-p', config], { cwd: dir, env, allowFailure: true });
@@ -246,8 +246,8 @@ function pathWithoutCompilers() {
 
 const typesNode = `@types/node@${rootPackage.devDependencies['@types/node']}`;
 
-// 2-3, 5: scripts blocked; TypeScript 5.
-const { dir: ignoring } = consumer('consumer-ignore-scripts', { deps: [typesNode, 'typescript@5'], npmArgs: ['--ignore-scripts'] });
+// 2-3, 5: scripts blocked; TypeScript 5 with the types of the oldest Node.js supported.
+const { dir: ignoring } = consumer('consumer-ignore-scripts', { deps: ['@types/node@20', 'typescript@5'], npmArgs: ['--ignore-scripts'] });
 checkEntryPoints(ignoring, process.env);
 await writerAndSlurp(ignoring, process.env, 'require');
 typeCheck(ignoring, process.env);
@@ -273,5 +273,17 @@ const output = rebuild.stdout + rebuild.stderr;
 assert.notEqual(rebuild.status, 0, 'npm rebuild succeeded with no compiler and no prebuild');
 assert.match(output, /mmstats: no prebuilt binary fits .*\n.*a C compiler .*make.*Python 3/);
 assert.doesNotMatch(output, /gyp ERR/, 'node-gyp ran although the toolchain is missing');
-step('consumer-no-compiler: without a prebuild, npm rebuild mmstats fails with the toolchain message');
+// And the library, with no addon at all, says what to do.
+const load = run(
+  process.execPath,
+  ['-e', "import('mmstats').catch((e) => { console.log(JSON.stringify({ code: e.code, message: e.message })); })"],
+  {
+    cwd: allowing,
+    env: noCompilers,
+  },
+);
+const loadError = JSON.parse(load.stdout);
+assert.equal(loadError.code, 'ERR_MMSTATS_NO_ADDON');
+assert.match(loadError.message, /npm rebuild mmstats/);
+step('consumer-no-compiler: without a prebuild, npm rebuild mmstats fails with the toolchain message, and import says to run it');
 step('ok');
