@@ -92,7 +92,7 @@ if (process.platform === 'linux' && process.arch === 'x64' && arm64Tools) {
   assert.ok(files.includes('prebuilds/linux-arm64/mmstats.glibc.node'), 'the tarball lacks the linux-arm64 binary');
 }
 const unwanted = files.filter((f) =>
-  /^(test|bench|examples|src|\.ci|build|node_modules)\/|^dist\/(test|bench|examples)\/|\.map$|^(tsconfig|eslint\.config|\.prettier|package-lock)/.test(
+  /^(test|bench|examples|src|\.ci|build|node_modules)\/|^dist\/(test|bench|examples)\/|\.map$|__pycache__|\.pyc$|^(tsconfig|eslint\.config|\.prettier|package-lock)/.test(
     f,
   ),
 );
