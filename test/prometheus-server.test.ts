@@ -86,7 +86,7 @@ test(
     const promExited = new Promise((resolve) => prom.on('exit', resolve));
     const base = `http://127.0.0.1:${port}`;
     try {
-      const sel = `{job="mmstats",pid="${w.pid}"}`;
+      const sel = `{job="mmstats",cmd="writer",model="Web"}`;
       const up = await waitFor(() => query(base, `up{job="mmstats"}`), 45_000, `Prometheus to scrape (log: ${log})`);
       assert.equal(up, 1);
       assert.equal(await waitFor(() => query(base, `web_requests_total${sel}`), 30_000, 'web_requests_total'), 5);
@@ -94,7 +94,7 @@ test(
       await w.call('serve', 4);
       await waitFor(async () => (await query(base, `web_requests_total${sel}`)) === 9, 30_000, 'web_requests_total to reach 9');
       assert.equal(await waitFor(() => query(base, `web_latency_seconds_count${sel}`), 30_000, 'the timer count'), 9);
-      const le = await query(base, `web_latency_seconds_bucket{job="mmstats",pid="${w.pid}",le="+Inf"}`);
+      const le = await query(base, `web_latency_seconds_bucket{job="mmstats",cmd="writer",model="Web",le="+Inf"}`);
       assert.equal(le, 9);
       const sum = await query(base, `web_latency_seconds_sum${sel}`);
       assert.ok(sum !== undefined && Math.abs(sum - 0.01 * (15 + 10)) < 1e-9, `sum ${sum}`);

@@ -55,7 +55,8 @@ describe('/metrics: Prometheus text format and OpenMetrics from real writers', (
     await w1.call('fill', 7);
     await w2.call('fill', 11);
     fs.writeFileSync(path.join(dir, 'junk.mmstats'), 'not stats at all\n');
-    srv = await startServe(['--port', '0', '--path', dir]);
+    // Each writer its own series: pid and tid asked for.
+    srv = await startServe(['--port', '0', '--path', dir, '--writer-labels', 'cmd,model,pid,tid']);
   });
 
   after(async () => {
@@ -74,15 +75,15 @@ describe('/metrics: Prometheus text format and OpenMetrics from real writers', (
     assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}\n${text}`);
   });
 
-  test('text format: counters as _total with TYPE and escaped HELP, one series per writer labelled cmd, model, pid, tid', async () => {
+  test('text format: counters as _total with TYPE and escaped HELP, one series per writer labelled cmd, model, pid, tid when asked', async () => {
     const { type, text } = await scrape(srv.url);
     assert.equal(type, 'text/plain; version=0.0.4; charset=utf-8');
-    assert.ok(text.includes('# TYPE web_stats_status_2XX_total counter\n'));
-    assert.ok(text.includes('# HELP web_stats_status_2XX_total responses with a "2XX" status\\nand a backslash \\\\\n'));
-    const lines = samples(text, 'web_stats_status_2XX_total');
+    assert.ok(text.includes('# TYPE web_stats_status_2xx_total counter\n'));
+    assert.ok(text.includes('# HELP web_stats_status_2xx_total responses with a "2XX" status\\nand a backslash \\\\\n'));
+    const lines = samples(text, 'web_stats_status_2xx_total');
     assert.equal(lines.length, 2);
-    assert.ok(lines.includes(`web_stats_status_2XX_total{cmd="writer",model="Prom",pid="${w1.pid}",tid="0"} 7`), lines.join('\n'));
-    assert.ok(lines.includes(`web_stats_status_2XX_total{cmd="writer",model="Prom",pid="${w2.pid}",tid="0"} 11`), lines.join('\n'));
+    assert.ok(lines.includes(`web_stats_status_2xx_total{cmd="writer",model="Prom",pid="${w1.pid}",tid="0"} 7`), lines.join('\n'));
+    assert.ok(lines.includes(`web_stats_status_2xx_total{cmd="writer",model="Prom",pid="${w2.pid}",tid="0"} 11`), lines.join('\n'));
     // A label ending in "total" is not doubled; the unit is appended before the suffix.
     assert.ok(text.includes('# TYPE cache_hits_total counter\n'));
     assert.equal(samples(text, 'job_duration_seconds_total').length, 2);
@@ -149,13 +150,13 @@ describe('/metrics: Prometheus text format and OpenMetrics from real writers', (
     const { type, text } = await scrape(srv.url, 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5');
     assert.equal(type, 'application/openmetrics-text; version=1.0.0; charset=utf-8');
     assert.ok(text.endsWith('# EOF\n'));
-    assert.ok(text.includes('# TYPE web_stats_status_2XX counter\n'));
-    assert.equal(samples(text, 'web_stats_status_2XX_total').length, 2);
+    assert.ok(text.includes('# TYPE web_stats_status_2xx counter\n'));
+    assert.equal(samples(text, 'web_stats_status_2xx_total').length, 2);
     assert.ok(text.includes('# TYPE latency_seconds histogram\n# UNIT latency_seconds seconds\n'));
     assert.ok(text.includes('# TYPE job_duration_seconds counter\n# UNIT job_duration_seconds seconds\n'));
     assert.ok(text.includes('# TYPE motd info\n'));
     assert.ok(text.includes('# TYPE untyped_thing unknown\n'));
-    assert.ok(text.includes('# HELP web_stats_status_2XX responses with a \\"2XX\\" status\\nand a backslash \\\\\n'));
+    assert.ok(text.includes('# HELP web_stats_status_2xx responses with a \\"2XX\\" status\\nand a backslash \\\\\n'));
     // OpenMetrics allows no free comments: the malformed file is only its error series.
     assert.equal(text.split('\n').filter((l) => l.startsWith('#') && !/^# (HELP|TYPE|UNIT|EOF)/.test(l)).length, 0);
     assert.ok(text.includes('mmstats_file_error{file="junk.mmstats",code="ERR_MMSTATS_NOT_STATS"} 1\n'));
@@ -172,7 +173,7 @@ describe('/metrics: Prometheus text format and OpenMetrics from real writers', (
 });
 
 describe('/metrics for files in the original format (v1)', () => {
-  test('v1 numbers are untyped series and strings info series, labelled from the file name', async () => {
+  test('v1 numbers are untyped series and strings info series, labelled from the file name (v1 has no sys.program)', async () => {
     const dir = tempStatsDir();
     const w = runScript(
       `
@@ -188,7 +189,7 @@ describe('/metrics for files in the original format (v1)', () => {
     try {
       const { text } = await scrape(srv.url);
       assert.ok(text.includes('# TYPE old_hits untyped\n'), text);
-      assert.ok(samples(text, 'old_hits').includes(`old_hits{cmd="writer",model="Old",pid="${w.pid}",tid="${w.pid}"} 12`), text);
+      assert.ok(samples(text, 'old_hits').includes(`old_hits{cmd="writer",model="Old"} 12`), text);
       assert.ok(samples(text, 'old_name_info').some((l) => l.includes('value="legacy"')));
       const stats = (await (await fetch(`${srv.url}stats/old.hits`)).json()) as Record<string, unknown>;
       assert.deepEqual(stats, { 'old.hits': [12] });

@@ -70,11 +70,15 @@ export class CounterTracker {
   private readonly retired = new Map<string, number>();
   private readonly current = new Map<string, number>();
 
-  /** Take in the writers' current values. */
-  update(snapshots: readonly Snapshot[]): void {
+  /**
+   * Take in the writers' current values. With `groups` (one name per snapshot, such
+   * as the exposition's writer labels), totals are kept per group: a writer counts
+   * toward its own group's totals only (see `key`).
+   */
+  update(snapshots: readonly Snapshot[], groups?: readonly string[]): void {
     const seen = new Set<string>();
     this.current.clear();
-    for (const s of snapshots) {
+    for (const [i, s] of snapshots.entries()) {
       const key = writerKey(s);
       seen.add(key);
       let mine = this.last.get(key);
@@ -87,14 +91,16 @@ export class CounterTracker {
         this.last.set(key, mine);
       }
       if (!mine) this.last.set(key, (mine = new Map()));
+      const group = groups ? groups[i] + '\u0000' : '';
       for (const f of s.fields) {
         if (f.kind !== 'counter') continue;
         const v = asNumber(f.value);
         if (v === undefined) continue;
-        const before = mine.get(f.label);
-        if (before !== undefined && v < before) this.retire(f.label, before);
-        mine.set(f.label, v);
-        this.current.set(f.label, (this.current.get(f.label) ?? 0) + v);
+        const label = group + f.label;
+        const before = mine.get(label);
+        if (before !== undefined && v < before) this.retire(label, before);
+        mine.set(label, v);
+        this.current.set(label, (this.current.get(label) ?? 0) + v);
       }
     }
     for (const [key, values] of this.last) {
@@ -117,6 +123,11 @@ export class CounterTracker {
   /** The total of a counter label: live writers plus what departed writers counted. */
   total(label: string): number {
     return (this.current.get(label) ?? 0) + (this.retired.get(label) ?? 0);
+  }
+
+  /** What to ask `total` for a label's total in one group (when updated with groups). */
+  static key(label: string, group: string): string {
+    return `${group}\u0000${label}`;
   }
 
   /** Every counter label seen. */
@@ -172,6 +183,87 @@ function isHistogram(v: unknown): v is HistogramValue {
   return typeof v === 'object' && v !== null && Array.isArray((v as HistogramValue).buckets);
 }
 
+/** One writer's value of a field, to be combined with other writers'. */
+export interface WriterValue {
+  readonly value: FieldValue['value'];
+  readonly writer: WriterIdentity;
+}
+
+/**
+ * Combine one field's values over writers, by the rule of its kind (see the module
+ * comment). `counted` is a counter's total as a CounterTracker keeps it (departed
+ * writers included); without it, a counter is the sum of the values given.
+ */
+export function combineValues(
+  field: Pick<FieldValue, 'kind' | 'value'> & { readonly static?: boolean },
+  group: readonly WriterValue[],
+  gauge: GaugeMode = 'sum',
+  counted?: number,
+): AggregatedField['value'] {
+  const values = group.map((g) => g.value);
+  if (isHistogram(field.value)) return mergeHistograms(values.filter(isHistogram));
+  if (field.kind === 'counter' && asNumber(field.value) !== undefined) {
+    return (
+      counted ??
+      reduce(
+        values.map(asNumber).filter((v) => v !== undefined),
+        'sum',
+      )
+    );
+  }
+  if (
+    field.kind === 'average' &&
+    typeof field.value === 'object' &&
+    field.value !== null &&
+    'count' in field.value &&
+    'sum' in field.value
+  ) {
+    let count = 0;
+    let sum = 0;
+    for (const v of values as Record<string, number>[]) {
+      count += v?.count ?? 0;
+      sum += v?.sum ?? 0;
+    }
+    return { count, sum, mean: count > 0 ? sum / count : 0 };
+  }
+  if (field.kind !== 'info' && !field.static && asNumber(field.value) !== undefined) {
+    const live = group.filter((g) => g.writer.alive || gauge !== 'sum');
+    const nums = (live.length > 0 ? live : group).map((g) => asNumber(g.value)).filter((v) => v !== undefined);
+    if (gauge === 'latest') {
+      const newest = [...group].sort((a, b) => b.writer.createdMs - a.writer.createdMs)[0]!;
+      return asNumber(newest.value) ?? null;
+    }
+    return reduce(nums, gauge);
+  }
+  return group.map((g) => ({ writer: writerName(g.writer), value: g.value }));
+}
+
+/**
+ * Combine structs of float parts (compound, minMax, samplingCounter, memory
+ * usage...) part by part, for a consumer that needs one value (the exposition):
+ * a part named `min`/`*_min` takes the smallest, `max`/`*_max` the largest,
+ * `last`/`*_last` the most recently started writer's, `mean`/`*_mean` the mean
+ * weighted by the `count` part (plain mean without one); every other part is summed.
+ */
+export function combineParts(
+  group: readonly { readonly value: Readonly<Record<string, number>>; readonly writer: WriterIdentity }[],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const newest = group.reduce((a, b) => (b.writer.createdMs > a.writer.createdMs ? b : a), group[0]!);
+  const weights = group.map((g) => (typeof g.value.count === 'number' ? g.value.count : 1));
+  const weight = weights.reduce((a, b) => a + b, 0);
+  for (const part of Object.keys(group[0]?.value ?? {})) {
+    const nums = group.map((g) => g.value[part] ?? 0);
+    const role = /(?:^|_)(min|max|last|mean)$/.exec(part)?.[1];
+    if (role === 'min') out[part] = Math.min(...nums);
+    else if (role === 'max') out[part] = Math.max(...nums);
+    else if (role === 'last') out[part] = newest.value[part] ?? 0;
+    else if (role === 'mean') out[part] = weight > 0 ? nums.reduce((a, v, i) => a + v * weights[i]!, 0) / weight : 0;
+    else out[part] = nums.reduce((a, b) => a + b, 0);
+  }
+  return out;
+}
+
 /** Combine every field over the given snapshots, one rule per kind (see the module comment). */
 export function aggregateFields(
   snapshots: readonly Snapshot[],
@@ -190,35 +282,9 @@ export function aggregateFields(
   for (const [label, group] of groups) {
     const f0 = group[0]!.field;
     const base = { label, kind: f0.kind, type: f0.type, unit: f0.unit, help: f0.help, writers: group.length };
-    const values = group.map((g) => g.field.value);
-    let value: AggregatedField['value'];
-    if (isHistogram(f0.value)) {
-      value = mergeHistograms(values.filter(isHistogram));
-    } else if (f0.kind === 'counter' && asNumber(f0.value) !== undefined) {
-      value = opts.counters
-        ? opts.counters.total(label)
-        : reduce(
-            values.map(asNumber).filter((v) => v !== undefined),
-            'sum',
-          );
-    } else if (f0.kind === 'average' && typeof f0.value === 'object' && f0.value !== null && 'count' in f0.value && 'sum' in f0.value) {
-      let count = 0;
-      let sum = 0;
-      for (const v of values as Record<string, number>[]) {
-        count += v?.count ?? 0;
-        sum += v?.sum ?? 0;
-      }
-      value = { count, sum, mean: count > 0 ? sum / count : 0 };
-    } else if (f0.kind !== 'info' && !f0.static && asNumber(f0.value) !== undefined) {
-      const live = group.filter((g) => g.snap.writer.alive || gauge !== 'sum');
-      const nums = (live.length > 0 ? live : group).map((g) => asNumber(g.field.value)).filter((v) => v !== undefined);
-      if (gauge === 'latest') {
-        const newest = [...group].sort((a, b) => b.snap.writer.createdMs - a.snap.writer.createdMs)[0]!;
-        value = asNumber(newest.field.value) ?? null;
-      } else value = reduce(nums, gauge);
-    } else {
-      value = group.map((g) => ({ writer: writerName(g.snap.writer), value: g.field.value }));
-    }
+    const values = group.map((g) => ({ value: g.field.value, writer: g.snap.writer }));
+    const counted = opts.counters && f0.kind === 'counter' ? opts.counters.total(label) : undefined;
+    const value = combineValues(f0, values, gauge, counted);
     out.push({ ...base, value });
   }
   return out;

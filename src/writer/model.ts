@@ -192,7 +192,7 @@ function removeLeftoverThreadFiles(file: string): void {
   }
 }
 
-function defaultFieldSpecs(): Schema {
+function defaultFieldSpecs(className: string): Schema {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   return {
@@ -204,6 +204,10 @@ function defaultFieldSpecs(): Schema {
     'sys.cmd': field.static.string(() => [process.argv0, ...process.argv.slice(1)].join(' '), { size: 255, help: 'command line' }),
     'org.nodejs.version': field.static.string(process.version, { size: 256, help: 'Node.js version' }),
     'sys.hostname': field.static.string(() => os.hostname(), { size: 64, help: 'host name' }),
+    // The writer's identity as its file name was made ({CMD} and {CLASS}): readers take it
+    // from here, not by parsing the name (a worker thread's own script is not the program).
+    'sys.program': field.static.string(() => commandName(), { size: 128, help: 'program name ({CMD} of the file name)' }),
+    'sys.model': field.static.string(className, { size: 128, help: 'model (class) name ({CLASS} of the file name)' }),
   };
 }
 
@@ -219,7 +223,7 @@ function open(className: string, options: OpenOptions, schema: Schema): Stats {
   try {
     // A thread attaching to a shared file finds the default fields already there.
     if ((options.defaultFields ?? true) && shared?.creator !== false) {
-      for (const [label, spec] of Object.entries(defaultFieldSpecs())) stats.add(label, withLabel(spec, label));
+      for (const [label, spec] of Object.entries(defaultFieldSpecs(className))) stats.add(label, withLabel(spec, label));
     }
     for (const [name, spec] of Object.entries(schema)) {
       (stats as unknown as Record<string, Field>)[name] = stats.add(name, spec);

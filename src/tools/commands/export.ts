@@ -9,9 +9,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Exit, UsageError, numberOption, parse } from '../args.js';
-import { renderMetrics } from '../server/prometheus.js';
+import { MetricsRenderer } from '../server/prometheus.js';
 import { StatsStore } from '../server/store.js';
-import { serveConfig } from './serve.js';
+import { EXPOSITION_HELP, EXPOSITION_OPTIONS, expositionConfig, serveConfig } from './serve.js';
 
 /** One line for `mmstats --help`. */
 export const summary = 'write a Prometheus textfile-collector file, once or on an interval';
@@ -30,18 +30,18 @@ Options:
   --path DIR          a stats directory; repeat for several (env MMSTATS_PATH,
                       a colon-separated list; default the per-user directory)
   --glob PATTERN      file names to read in each directory (default *.mmstats)
-  -h, --help          show this help
+${EXPOSITION_HELP}  -h, --help          show this help
 
 Files that cannot be read appear as mmstats_file_error series and comments,
 and on stderr once each.
 `;
 
 /** Write `text` to `file` atomically: a temporary file in the same directory, fsync, rename. */
-export function writeAtomic(file: string, text: string): void {
+export function writeAtomic(file: string, text: string | Uint8Array): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
   try {
-    fs.writeSync(fd, text);
+    fs.writeFileSync(fd, text);
     fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
@@ -65,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     interval: { type: 'string' },
     path: { type: 'string', multiple: true },
     glob: { type: 'string' },
+    ...EXPOSITION_OPTIONS,
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -85,6 +86,8 @@ export async function run(argv: string[]): Promise<number> {
     return Exit.FAILURE;
   }
   const target = path.join(dir, name);
+  // One renderer for every rewrite: counter totals of each label set never go backwards.
+  const renderer = new MetricsRenderer(expositionConfig(values));
   const store = new StatsStore({ paths: cfg.paths, pattern: values.glob, cacheMs: 0, rescanMs: 0 });
   const reported = new Set<string>();
   const once = (): boolean => {
@@ -96,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`mmstats export: ${e.error.message}\n`);
     }
     try {
-      writeAtomic(target, renderMetrics(view));
+      writeAtomic(target, renderer.render(view));
       return true;
     } catch (err) {
       process.stderr.write(`mmstats export: cannot write ${target}: ${(err as Error).message}\n`);

@@ -8,9 +8,29 @@ import os from 'node:os';
 import { Exit, UsageError, numberOption, parse } from '../args.js';
 import { defaultStatsDir } from '../../platform/paths.js';
 import { createServer, type App } from '../server/server.js';
+import { DEFAULT_WRITER_LABELS, WRITER_LABELS, type ExpositionOptions, type WriterLabel } from '../server/prometheus.js';
 
 /** One line for `mmstats --help`. */
 export const summary = 'HTTP server: JSON API, live dashboard and Prometheus /metrics';
+
+/** The exposition's options, as `serve` and `export` take them. */
+export const EXPOSITION_OPTIONS = {
+  'writer-labels': { type: 'string' },
+  'identity-fields': { type: 'boolean' },
+  'stale-after': { type: 'string' },
+} as const;
+
+/** Help lines of EXPOSITION_OPTIONS. */
+export const EXPOSITION_HELP = `  --writer-labels LIST   labels naming a writer in /metrics, comma-separated,
+                         from ${WRITER_LABELS.join(',')} (default ${DEFAULT_WRITER_LABELS.join(',')};
+                         none: no writer label); writers with the same labels
+                         are one series, combined (counters summed...)
+  --identity-fields      also export sys.pid, sys.tid, sys.uid, sys.gid,
+                         sys.program, sys.model as series (default: left out)
+  --stale-after DURATION a gone writer's series leave /metrics this long after
+                         it is first seen gone: 30s, 5m, 1h, 0, never
+                         (default 60s)
+`;
 
 const HELP = `Usage: mmstats serve [--host HOST] [--port PORT] [--path DIR]...
 
@@ -33,12 +53,57 @@ Options:
   --nice N               lower the server's CPU priority by N, 0 to 19
                          (default 0): on a busy machine the programs it
                          watches then get the CPU before it does
-  -h, --help             show this help
+${EXPOSITION_HELP}  -h, --help             show this help
 
 The first line printed is the server's URL. The server reads files only; it
 never writes to them. Binding an address other than loopback exposes the stats
 to the network without authentication.
 `;
+
+/** A duration: `250ms`, `30s`, `5m`, `1h`, a number of seconds, or `never` (Infinity); in ms. */
+export function durationOption(name: string, raw: string): number {
+  const text = raw.trim().toLowerCase();
+  if (text === 'never') return Infinity;
+  let i = 0;
+  while (i < text.length && ((text[i]! >= '0' && text[i]! <= '9') || text[i] === '.')) i++;
+  const n = Number(text.slice(0, i));
+  const unit = text.slice(i);
+  const ms = ({ '': 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[unit];
+  if (i === 0 || !Number.isFinite(n) || ms === undefined) {
+    throw new UsageError(`${name} must be a duration such as 30s, 5m, 1h, 0 or never, not ${JSON.stringify(raw)}`);
+  }
+  return n * ms;
+}
+
+/** The exposition's options from the command line (see EXPOSITION_OPTIONS). */
+export function expositionConfig(values: {
+  'writer-labels'?: string;
+  'identity-fields'?: boolean;
+  'stale-after'?: string;
+}): ExpositionOptions {
+  let writerLabels: WriterLabel[] | undefined;
+  const raw = values['writer-labels'];
+  if (raw !== undefined) {
+    const names =
+      raw.trim() === 'none'
+        ? []
+        : raw
+            .split(',')
+            .map((l) => l.trim())
+            .filter((l) => l !== '');
+    for (const l of names) {
+      if (!(WRITER_LABELS as readonly string[]).includes(l)) {
+        throw new UsageError(`--writer-labels: unknown label ${JSON.stringify(l)}; choose from ${WRITER_LABELS.join(', ')}`);
+      }
+    }
+    writerLabels = [...new Set(names as WriterLabel[])];
+  }
+  return {
+    ...(writerLabels ? { writerLabels } : {}),
+    ...(values['identity-fields'] ? { identityFields: true } : {}),
+    ...(values['stale-after'] !== undefined ? { staleAfterMs: durationOption('--stale-after', values['stale-after']) } : {}),
+  };
+}
 
 /** Host, port and paths from the command line, else the environment, else the defaults. */
 export function serveConfig(
@@ -112,6 +177,7 @@ export async function run(argv: string[]): Promise<number> {
       'max-connections': { type: 'string' },
       'max-open': { type: 'string' },
       nice: { type: 'string' },
+      ...EXPOSITION_OPTIONS,
     },
     true,
   );
@@ -128,9 +194,18 @@ export async function run(argv: string[]): Promise<number> {
   if (values.glob !== undefined && (values.glob.includes('/') || values.glob === '')) {
     throw new UsageError('--glob is a file name pattern such as *.mmstats, not a path');
   }
+  const exposition = expositionConfig(values);
   let app: App;
   try {
-    app = await createServer({ host: cfg.host, port: cfg.port, paths: cfg.paths, pattern: values.glob, maxConnections, maxOpen });
+    app = await createServer({
+      host: cfg.host,
+      port: cfg.port,
+      paths: cfg.paths,
+      pattern: values.glob,
+      maxConnections,
+      maxOpen,
+      exposition,
+    });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why =

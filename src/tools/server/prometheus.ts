@@ -2,25 +2,48 @@
  * Prometheus exposition of stats files: the text format 0.0.4 and OpenMetrics
  * 1.0.0, from one model so both say the same thing.
  *
- * - One series per writer, labelled `cmd`, `model` (when the file name has one),
- *   `pid` and `tid`; two files that would give the same labels get a `file` label.
- * - Names come from labels: every character outside `[A-Za-z0-9_]` becomes `_`, a
- *   leading digit gets a `_` before it, the unit is appended (`_seconds`) unless
- *   the name already ends with it. Counters are exposed as `<name>_total`, info
- *   and strings as `<name>_info{value="..."} 1`, histograms and timers as
- *   cumulative `_bucket{le=...}`, `_sum` and `_count`. When two labels give the
- *   same name (`a.b` and `a_b`), or a name that another family's samples use, the
- *   later one (in label order) gets `_2`, `_3`... before its unit.
+ * - Series are labelled with the writer labels chosen (`writerLabels`, default
+ *   `cmd` and `model`; `host`, `pid`, `tid` and `file` when asked), taken from each
+ *   file's own fields (`sys.program`, `sys.model`, `sys.hostname`) and header. Files
+ *   whose labels coincide are one series, combined by the rules of aggregate.ts
+ *   (counters summed and never going backwards, gauges summed over live writers,
+ *   histograms merged bucket by bucket...), so a restart does not make new series.
+ * - Identity fields (`sys.pid`, `sys.tid`, `sys.uid`, `sys.gid`, `sys.program`,
+ *   `sys.model`) are labels, not measurements: left out unless `identityFields`.
+ * - A file whose writer is gone leaves the exposition `staleAfterMs` after the
+ *   server first saw it gone, so Prometheus marks its series stale.
+ * - Names are snake_case (`requestCount` → `request_count`, `TCPSocketWrap` →
+ *   `tcp_socket_wrap`; every character outside `[A-Za-z0-9_]` becomes `_`, a leading
+ *   digit gets a `_` before it) with the unit in base units appended (`_seconds`,
+ *   `_bytes`; a value in milliseconds is shown in seconds), unless the name already
+ *   ends with it; a unit that is a count (`requests`, `descriptors`) is not part of
+ *   the name. Counters are exposed as `<name>_total`, info and strings as
+ *   `<name>_info{value="..."} 1`, histograms and timers as cumulative
+ *   `_bucket{le=...}`, `_sum` and `_count`. When two labels give the same name
+ *   (`a.b` and `a_b`), or a name that another family's samples use, the later one
+ *   (in label order) gets `_2`, `_3`... before its unit.
  * - A file that cannot be read never breaks a scrape: it becomes a
  *   `mmstats_file_error{file,code} 1` series (and a comment in the text format).
  */
+import { CounterTracker, combineParts, combineValues, mergeHistograms } from '../../reader/aggregate.js';
 import type { HistogramValue, Snapshot } from '../../reader/reader.js';
-import { isHistogram, writerNames, type StoreView } from './store.js';
+import { isHistogram, textField, writerNames, type FileRow, type StoreView } from './store.js';
 
 /** Content type of the Prometheus text format. */
 export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** Content type of OpenMetrics. */
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+/** Labels that can name a writer in the exposition, in the order they are written. */
+export const WRITER_LABELS = ['cmd', 'model', 'host', 'pid', 'tid', 'file'] as const;
+/** A writer label: `cmd` (program), `model`, `host`, `pid`, `tid` (worker thread id), `file` (file name). */
+export type WriterLabel = (typeof WRITER_LABELS)[number];
+/** The writer labels by default: stable across restarts. */
+export const DEFAULT_WRITER_LABELS: readonly WriterLabel[] = ['cmd', 'model'];
+/** How long a gone writer's series stay, by default: 60 s. */
+export const DEFAULT_STALE_AFTER_MS = 60_000;
+/** Fields that say who a writer is: labels, not measurements (left out unless `identityFields`). */
+export const IDENTITY_FIELDS: ReadonlySet<string> = new Set(['sys.pid', 'sys.tid', 'sys.uid', 'sys.gid', 'sys.program', 'sys.model']);
 
 /** Options of the exposition. */
 export interface ExpositionOptions {
@@ -33,6 +56,12 @@ export interface ExpositionOptions {
    * at every scrape.
    */
   readonly maxBuckets?: number;
+  /** The labels that name a writer (default `cmd`, `model`); writers that coincide on them are combined. */
+  readonly writerLabels?: readonly WriterLabel[];
+  /** Show the identity fields (IDENTITY_FIELDS) as series too (default false). */
+  readonly identityFields?: boolean;
+  /** A gone writer's series leave the exposition this long after the server first saw it gone (default 60 s; Infinity: never). */
+  readonly staleAfterMs?: number;
 }
 
 /** True if an Accept header asks for OpenMetrics (with a non-zero quality). */
@@ -50,8 +79,8 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
  * `fn` with its results remembered, up to `max` inputs (then forgotten at once):
  * a scrape asks the same names, units and help texts every time.
  */
-function remembered(fn: (s: string) => string, max = 65_536): (s: string) => string {
-  const seen = new Map<string, string>();
+function remembered<T>(fn: (s: string) => T, max = 65_536): (s: string) => T {
+  const seen = new Map<string, T>();
   return (s) => {
     let r = seen.get(s);
     if (r === undefined) {
@@ -63,21 +92,87 @@ function remembered(fn: (s: string) => string, max = 65_536): (s: string) => str
   };
 }
 
-/** A metric name from a field label: `web.stats.status.2XX` → `web_stats_status_2XX`. */
+const isUpper = (c: string) => c >= 'A' && c <= 'Z';
+const isLower = (c: string) => c >= 'a' && c <= 'z';
+const isDigit = (c: string) => c >= '0' && c <= '9';
+
+/**
+ * A metric name from a field label, in snake_case: `web.requestCount` →
+ * `web_request_count`, `TCPSocketWrap` → `tcp_socket_wrap`, `http2Stream` →
+ * `http2_stream`, `status.2XX` → `status_2xx`. One pass over the characters (no
+ * regular expression that could backtrack).
+ */
 export const metricName = remembered((label: string): string => {
-  let name = label.replace(/[^A-Za-z0-9_]/g, '_');
-  if (name === '') name = '_';
-  if (/^[0-9]/.test(name)) name = '_' + name;
-  return name;
+  let out = '';
+  for (let i = 0; i < label.length; i++) {
+    let c = label[i]!;
+    if (!(isUpper(c) || isLower(c) || isDigit(c))) c = '_';
+    else if (isUpper(c) && i > 0) {
+      const prev = label[i - 1]!;
+      const next = label[i + 1] ?? '';
+      // A word starts at an upper-case letter after a lower-case one, or at the last capital of a run before a lower-case letter.
+      if (isLower(prev) || ((isUpper(prev) || isDigit(prev)) && isLower(next))) out += '_';
+    }
+    if (c === '_' && out.endsWith('_')) continue;
+    out += c.toLowerCase();
+  }
+  if (out === '') out = '_';
+  if (isDigit(out[0]!)) out = '_' + out;
+  return out;
 });
 
-/** A unit as a name suffix (`seconds`, `bytes`); empty when nothing usable is left. */
-export const unitSuffix = remembered((unit: string): string =>
-  unit
-    .replace(/[^A-Za-z0-9_]/g, '_')
-    .replace(/^_+|_+$/g, '')
-    .toLowerCase(),
-);
+/** A unit as the exposition shows it: the base unit of its name suffix (empty: none) and how to convert to it. */
+export interface BaseUnit {
+  readonly suffix: string;
+  /** A value in the base unit is `value * mul / div` (a division keeps `1.128` from becoming `1.1280000000000001`). */
+  readonly mul: number;
+  readonly div: number;
+  /** Names and abbreviations of the original unit, which a name may hold (`latency_ms`): the unit is said once, by the suffix. */
+  readonly abbreviations: readonly string[];
+}
+
+const BASE_UNITS: Readonly<Record<string, readonly [suffix: string, mul: number, div: number, ...abbreviations: string[]]>> = {
+  seconds: ['seconds', 1, 1, 's', 'sec', 'secs', 'second'],
+  milliseconds: ['seconds', 1, 1e3, 'ms', 'millis', 'millisecond'],
+  microseconds: ['seconds', 1, 1e6, 'us', 'micros', 'microsecond'],
+  nanoseconds: ['seconds', 1, 1e9, 'ns', 'nanos', 'nanosecond'],
+  minutes: ['seconds', 60, 1, 'min', 'minute'],
+  hours: ['seconds', 3600, 1, 'hour'],
+  days: ['seconds', 86400, 1, 'day'],
+  bytes: ['bytes', 1, 1, 'by', 'byte'],
+  kilobytes: ['bytes', 1e3, 1, 'kb', 'kilobyte'],
+  kibibytes: ['bytes', 1024, 1, 'kib', 'kibibyte'],
+  megabytes: ['bytes', 1e6, 1, 'mb', 'megabyte'],
+  mebibytes: ['bytes', 2 ** 20, 1, 'mib', 'mebibyte'],
+  gigabytes: ['bytes', 1e9, 1, 'gb', 'gigabyte'],
+  gibibytes: ['bytes', 2 ** 30, 1, 'gib', 'gibibyte'],
+  ratio: ['ratio', 1, 1],
+  percent: ['ratio', 1, 100, 'pct', '%'],
+  meters: ['meters', 1, 1, 'meter', 'metres'],
+  volts: ['volts', 1, 1, 'volt'],
+  amperes: ['amperes', 1, 1, 'ampere', 'amps'],
+  joules: ['joules', 1, 1, 'joule'],
+  grams: ['grams', 1, 1, 'gram'],
+  celsius: ['celsius', 1, 1],
+};
+const UNIT_BY_NAME = new Map<string, BaseUnit>();
+for (const [name, [suffix, mul, div, ...abbreviations]] of Object.entries(BASE_UNITS)) {
+  const unit = { suffix, mul, div, abbreviations: [name, ...abbreviations] };
+  for (const n of unit.abbreviations) UNIT_BY_NAME.set(n, unit);
+}
+const NO_UNIT: BaseUnit = { suffix: '', mul: 1, div: 1, abbreviations: [] };
+
+/**
+ * The base unit of a field's unit (`milliseconds` → `seconds` / 1000, `KiB` →
+ * `bytes` × 1024, `percent` → `ratio` / 100). A unit that is not a physical
+ * quantity (`requests`, `descriptors`, `1`) has no suffix: a count needs none.
+ */
+export const baseUnit = remembered((unit: string): BaseUnit => UNIT_BY_NAME.get(unit.trim().toLowerCase()) ?? NO_UNIT);
+
+/** A value in its base unit (`unit` from baseUnit); a value already in it is returned as it is (a bigint stays exact). */
+export function inBaseUnit(v: number | bigint, unit: BaseUnit): number | bigint {
+  return unit.mul === 1 && unit.div === 1 ? v : (Number(v) * unit.mul) / unit.div;
+}
 
 /** Escape a label value: backslash, double quote and newline. */
 export function escapeLabelValue(v: string): string {
@@ -103,28 +198,32 @@ export function formatValue(v: number | bigint): string {
 
 type FamilyType = 'counter' | 'gauge' | 'untyped' | 'info' | 'histogram';
 
-interface Series {
-  readonly labels: string;
-  /** `{labels}`, or '' without labels: made once per writer, not once per sample. */
-  readonly braced: string;
-  readonly value: number | bigint | string | HistogramValue | Readonly<Record<string, number>>;
-  /** Where the value comes from: a field of a file of the view (and a histogram's extra value), or the file's writer. */
-  readonly from?: ValueSource;
-}
-
-/** A value's place in a StoreView: `files[file].snapshot.fields[field]`, or the writer's liveness when `field` is -1. */
+/** A value's place in a StoreView: `files[file].snapshot.fields[field]` (and a histogram's extra value), or the writer's liveness when `field` is -1. */
 interface ValueSource {
   readonly file: number;
   readonly field: number;
   readonly extra?: string;
 }
 
+/** How the sources of a numeric series make its value (the rules of aggregate.ts). */
+type Combine = 'counter' | 'gauge' | 'latest' | 'mean' | 'alive';
+
+/** The series of one label set of writers: one source per file. */
+interface Series {
+  /** The writer labels, `cmd="x",model="Y"` ('' for none): also the group's name. */
+  readonly labels: string;
+  readonly sources: ValueSource[];
+}
+
 interface Family {
   readonly label: string;
   readonly type: FamilyType;
-  readonly unit: string;
+  readonly unit: BaseUnit;
   readonly help: string;
-  readonly series: Series[];
+  readonly combine: Combine;
+  /** A struct (one sample per part) rather than a number. */
+  readonly struct: boolean;
+  readonly series: Map<string, Series>;
   base: string;
 }
 
@@ -136,7 +235,7 @@ const SUFFIXES: Readonly<Record<FamilyType, readonly string[]>> = {
   histogram: ['_bucket', '_sum', '_count'],
 };
 
-function familyType(kind: string, value: Series['value']): FamilyType {
+function familyType(kind: string, value: unknown): FamilyType {
   if (isHistogram(value)) return 'histogram';
   if (typeof value === 'string') return 'info';
   if (typeof value === 'object') return 'gauge'; // a struct: one series per part
@@ -170,77 +269,91 @@ function keptBuckets(bounds: readonly number[], max: number): number[] {
   return [...keep].sort((a, b) => a - b);
 }
 
-/** Build families from the files read, in label order, one series per writer. */
-function collect(view: StoreView): { families: Family[]; alive: Series[]; errors: Series[] } {
-  const snaps = view.files.flatMap((r) => (r.snapshot ? [r.snapshot] : []));
-  const labelsOf = writerLabels(snaps);
+/** True if a file's writer has been gone for `staleAfterMs` at the time of the view: its series are left out. */
+function isHidden(row: FileRow, at: number, staleAfterMs: number): boolean {
+  return row.goneAt !== undefined && at - row.goneAt >= staleAfterMs;
+}
+
+/** The writer labels of a file, as `name="value"` pairs in WRITER_LABELS order. */
+function writerLabelSet(row: FileRow, s: Snapshot, chosen: ReadonlySet<WriterLabel>): string {
+  const parts: string[] = [];
+  const names = chosen.has('cmd') || chosen.has('model') ? writerNames(row.path, s) : undefined;
+  for (const l of WRITER_LABELS) {
+    if (!chosen.has(l)) continue;
+    let v: string | undefined;
+    if (l === 'cmd') v = names!.cmd;
+    else if (l === 'model') v = names!.model || undefined;
+    else if (l === 'host') v = textField(s, 'sys.hostname') || undefined;
+    else if (l === 'pid') v = String(s.writer.pid);
+    else if (l === 'tid') v = String(s.writer.threadId);
+    else v = row.name;
+    if (v !== undefined) parts.push(`${l}="${escapeLabelValue(v)}"`);
+  }
+  return parts.join(',');
+}
+
+interface Collected {
+  readonly families: Family[];
+  /** `mmstats_writer_alive`, one series per label set of writers. */
+  readonly alive: Series[];
+  readonly errors: { readonly labels: string }[];
+  /** The files shown (indexes into the view), and the label set of each. */
+  readonly visible: number[];
+  readonly groups: string[];
+}
+
+/** Build families from the files read, in label order, one series per label set of writers. */
+function collect(view: StoreView, o: Required<Omit<ExpositionOptions, 'openMetrics' | 'maxBuckets'>>): Collected {
+  const chosen = new Set(o.writerLabels);
   // Families by label, then by type and unit (a label has one family but for a writer that changed its type).
   const byLabel = new Map<string, Family[]>();
-  const family = (label: string, type: FamilyType, unit: string, help: string): Family => {
+  const family = (label: string, type: FamilyType, unit: BaseUnit, help: string, combine: Combine, struct: boolean): Family => {
     let list = byLabel.get(label);
     if (!list) byLabel.set(label, (list = []));
-    for (const fam of list) if (fam.type === type && fam.unit === unit) return fam;
-    const fam: Family = { label, type, unit, help: help || `mmstats field ${label}`, series: [], base: '' };
+    for (const fam of list) if (fam.type === type && fam.unit === unit && fam.struct === struct && fam.combine === combine) return fam;
+    const fam: Family = { label, type, unit, help: help || `mmstats field ${label}`, combine, struct, series: new Map(), base: '' };
     list.push(fam);
     return fam;
   };
-  const alive: Series[] = [];
+  const add = (fam: Family, labels: string, from: ValueSource) => {
+    let series = fam.series.get(labels);
+    if (!series) fam.series.set(labels, (series = { labels, sources: [] }));
+    series.sources.push(from);
+  };
+  const alive = new Map<string, Series>();
+  const visible: number[] = [];
+  const groups: string[] = [];
   for (const [file, row] of view.files.entries()) {
     const s = row.snapshot;
-    if (!s) continue;
-    const labels = labelsOf.get(s)!;
-    const braced = labels ? `{${labels}}` : '';
-    alive.push({ labels, braced, value: s.writer.alive ? 1 : 0, from: { file, field: -1 } });
+    if (!s || isHidden(row, view.at, o.staleAfterMs)) continue;
+    const labels = writerLabelSet(row, s, chosen);
+    visible.push(file);
+    groups.push(labels);
+    let a = alive.get(labels);
+    if (!a) alive.set(labels, (a = { labels, sources: [] }));
+    a.sources.push({ file, field: -1 });
     for (const [field, f] of s.fields.entries()) {
       if (f.value === null || f.value === undefined) continue;
-      const value = typeof f.value === 'boolean' ? (f.value ? 1 : 0) : f.value;
-      const type = familyType(f.kind, value);
-      const unit = type === 'info' ? '' : unitSuffix(f.unit);
-      const fam = family(f.label, type, unit, f.help);
-      fam.series.push({ labels, braced, value, from: { file, field } });
-      // A histogram's extra values (a timer's moving mean) are gauges of their own: `<label>.<name>`.
+      if (!o.identityFields && IDENTITY_FIELDS.has(f.label)) continue;
+      const type = familyType(f.kind, f.value);
+      const unit = type === 'info' ? NO_UNIT : baseUnit(f.unit);
+      const combine: Combine = type === 'counter' ? 'counter' : f.static ? 'latest' : 'gauge';
+      add(family(f.label, type, unit, f.help, combine, typeof f.value === 'object' && type === 'gauge'), labels, { file, field });
+      // A histogram's extra values (a timer's moving mean) are gauges of their own: `<label>.<name>`, averaged over writers.
       if (type === 'histogram') {
-        for (const [name, v] of Object.entries((value as HistogramValue).extra ?? {})) {
+        for (const [name, v] of Object.entries((f.value as HistogramValue).extra ?? {})) {
           if (typeof v !== 'number') continue;
-          const label = `${f.label}.${name}`;
-          family(label, 'gauge', unit, `${name.replace(/_/g, ' ')} of ${f.label}`).series.push({
-            labels,
-            braced,
-            value: v,
-            from: { file, field, extra: name },
-          });
+          const fam = family(`${f.label}.${name}`, 'gauge', unit, `${name.replace(/_/g, ' ')} of ${f.label}`, 'mean', false);
+          add(fam, labels, { file, field, extra: name });
         }
       }
     }
   }
   const errors = view.files
     .filter((r) => r.error)
-    .map((r) => {
-      const labels = `file="${escapeLabelValue(r.name)}",code="${escapeLabelValue(r.error!.code)}"`;
-      return { labels, braced: `{${labels}}`, value: 1 };
-    });
+    .map((r) => ({ labels: `file="${escapeLabelValue(r.name)}",code="${escapeLabelValue(r.error!.code)}"` }));
   const families = [...byLabel.values()].flat().sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : a.type < b.type ? -1 : 1));
-  return { families, alive, errors };
-}
-
-/** The label set of each writer; files that would share one get a `file` label. */
-function writerLabels(snaps: readonly Snapshot[]): Map<Snapshot, string> {
-  const base = new Map<Snapshot, string>();
-  const count = new Map<string, number>();
-  for (const s of snaps) {
-    const cmdLine = commandLine(s);
-    const { cmd, model } = writerNames(s.path, s.writer, typeof cmdLine === 'string' ? cmdLine : undefined);
-    const parts = [`cmd="${escapeLabelValue(cmd)}"`];
-    if (model) parts.push(`model="${escapeLabelValue(model)}"`);
-    parts.push(`pid="${s.writer.pid}"`, `tid="${s.writer.threadId}"`);
-    const l = parts.join(',');
-    base.set(s, l);
-    count.set(l, (count.get(l) ?? 0) + 1);
-  }
-  for (const [s, l] of base) {
-    if (count.get(l)! > 1) base.set(s, `${l},file="${escapeLabelValue(s.path.slice(s.path.lastIndexOf('/') + 1))}"`);
-  }
-  return base;
+  return { families, alive: [...alive.values()], errors, visible, groups };
 }
 
 /** Give each family a base name that no other family's names or samples use. */
@@ -249,8 +362,20 @@ function assignNames(families: Family[], taken: Set<string>): void {
     let stem = metricName(fam.label);
     if (fam.type === 'counter') stem = stem.replace(/_total$/, '') || stem;
     if (fam.type === 'info') stem = stem.replace(/_info$/, '') || stem;
-    const unit = fam.unit ? `_${fam.unit}` : '';
-    if (unit && stem.endsWith(unit) && stem.length > unit.length) stem = stem.slice(0, -unit.length);
+    const unit = fam.unit.suffix ? `_${fam.unit.suffix}` : '';
+    if (unit) {
+      // `latency_ms` in milliseconds is `latency_seconds`, `latency_ms_moving_mean` is `latency_moving_mean_seconds`:
+      // the unit is said once, at the end, in base units.
+      const words = stem.split('_');
+      const said = new Set([fam.unit.suffix, ...fam.unit.abbreviations].map((a) => metricName(a)));
+      for (let i = words.length - 1; i > 0; i--) {
+        if (said.has(words[i]!)) {
+          words.splice(i, 1);
+          break;
+        }
+      }
+      stem = words.join('_');
+    }
     for (let n = 1; ; n++) {
       const base = stem + (n > 1 ? `_${n}` : '') + unit;
       const names = [base, ...SUFFIXES[fam.type].map((s) => base + s)];
@@ -308,27 +433,57 @@ function renderHistogram(out: string[], name: string, labels: string, h: Histogr
 
 /**
  * One step of a scrape's rendering: constant lines, or a value looked up in the view
- * being rendered and formatted after a prefix made in advance. Constant parts are
- * kept as UTF-8 bytes (each line with its newline), so a scrape copies them into the
- * response instead of building and then encoding a string of every line.
+ * being rendered (and combined over the files of one label set) and formatted after
+ * a prefix made in advance. Constant parts are kept as UTF-8 bytes (each line with
+ * its newline), so a scrape copies them into the response instead of building and
+ * then encoding a string of every line.
  */
 type Step =
   | { readonly kind: 'text'; readonly bytes: Buffer }
-  | { readonly kind: 'number'; readonly prefix: Buffer; readonly from: ValueSource }
-  | { readonly kind: 'info' | 'histogram' | 'struct'; readonly name: string; readonly labels: string; readonly from: ValueSource };
+  | {
+      readonly kind: 'number';
+      readonly prefix: Buffer;
+      readonly sources: readonly ValueSource[];
+      readonly combine: Combine;
+      readonly unit: BaseUnit;
+      /** A counter's key in the renderer's CounterTracker. */
+      readonly key: string;
+    }
+  | {
+      readonly kind: 'info' | 'histogram' | 'struct';
+      readonly name: string;
+      readonly labels: string;
+      readonly sources: readonly ValueSource[];
+      readonly unit: BaseUnit;
+    };
 
 /** Everything of a scrape that depends on the layout only (files, fields, names, labels, help texts). */
 interface Plan {
   readonly om: boolean;
   readonly maxBuckets: number;
   readonly steps: readonly Step[];
+  /** The files shown and the label set of each: what the counter totals are kept by. */
+  readonly visible: readonly number[];
+  readonly groups: readonly string[];
   /** Bytes of the last rendering: where the next one starts its buffer. */
   lastSize: number;
 }
 
+/** The options with their defaults. */
+function settled(options: ExpositionOptions): Required<ExpositionOptions> {
+  return {
+    openMetrics: options.openMetrics ?? false,
+    maxBuckets: Math.max(2, options.maxBuckets ?? 40),
+    writerLabels: options.writerLabels ?? DEFAULT_WRITER_LABELS,
+    identityFields: options.identityFields ?? false,
+    staleAfterMs: options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
+  };
+}
+
 /** Work out the plan of a scrape of `view`: families, names, headers and sample prefixes. */
-function makePlan(view: StoreView, om: boolean, maxBuckets: number): Plan {
-  const { families, alive, errors } = collect(view);
+function makePlan(view: StoreView, o: Required<ExpositionOptions>): Plan {
+  const om = o.openMetrics;
+  const { families, alive, errors, visible, groups } = collect(view, o);
   const own = ['mmstats_files', 'mmstats_file_error', 'mmstats_writer_alive', 'mmstats_skipped_files'];
   assignNames(families, new Set(own));
   const steps: Step[] = [];
@@ -347,6 +502,15 @@ function makePlan(view: StoreView, om: boolean, maxBuckets: number): Plan {
     line(`# TYPE ${name} ${type}`);
     if (om && unit) line(`# UNIT ${name} ${unit}`);
   };
+  const number = (sample: string, s: Series, combine: Combine, unit: BaseUnit, label: string) =>
+    step({
+      kind: 'number',
+      prefix: Buffer.from(`${sample}${withLabels(s.labels, '')} `),
+      sources: s.sources,
+      combine,
+      unit,
+      key: CounterTracker.key(label, s.labels),
+    });
   header('mmstats_files', 'gauge', 'Stats files found, readable or not.', '');
   line(`mmstats_files ${view.files.length}`);
   if (view.skipped > 0) {
@@ -363,46 +527,86 @@ function makePlan(view: StoreView, om: boolean, maxBuckets: number): Plan {
     }
   }
   if (alive.length > 0) {
-    header('mmstats_writer_alive', 'gauge', 'Whether the writer of a stats file still runs (1) or is gone (0).', '');
-    for (const a of alive) step({ kind: 'number', prefix: Buffer.from(`mmstats_writer_alive{${a.labels}} `), from: a.from! });
+    header('mmstats_writer_alive', 'gauge', 'Writers of the label set that still run (1 per writer; 0: all gone).', '');
+    for (const a of alive) number('mmstats_writer_alive', a, 'alive', NO_UNIT, '');
   }
   for (const fam of families) {
     const name = fam.base;
+    const unit = fam.unit;
     switch (fam.type) {
       case 'counter': {
-        header(om ? name : `${name}_total`, 'counter', fam.help, fam.unit);
-        const sample = `${name}_total`;
-        for (const s of fam.series) step({ kind: 'number', prefix: Buffer.from(`${sample}${s.braced} `), from: s.from! });
+        header(om ? name : `${name}_total`, 'counter', fam.help, fam.unit.suffix);
+        for (const s of fam.series.values()) number(`${name}_total`, s, 'counter', unit, fam.label);
         break;
       }
       case 'info':
         header(om ? name : `${name}_info`, om ? 'info' : 'gauge', fam.help, '');
-        for (const s of fam.series) step({ kind: 'info', name, labels: s.labels, from: s.from! });
+        for (const s of fam.series.values()) step({ kind: 'info', name, labels: s.labels, sources: s.sources, unit });
         break;
       case 'histogram':
-        header(name, 'histogram', fam.help, fam.unit);
-        for (const s of fam.series) step({ kind: 'histogram', name, labels: s.labels, from: s.from! });
+        header(name, 'histogram', fam.help, fam.unit.suffix);
+        for (const s of fam.series.values()) step({ kind: 'histogram', name, labels: s.labels, sources: s.sources, unit });
         break;
       default:
-        header(name, fam.type === 'untyped' ? (om ? 'unknown' : 'untyped') : 'gauge', fam.help, fam.unit);
-        for (const s of fam.series) {
-          if (typeof s.value === 'object') step({ kind: 'struct', name, labels: s.labels, from: s.from! });
-          else step({ kind: 'number', prefix: Buffer.from(`${name}${s.braced} `), from: s.from! });
+        header(name, fam.type === 'untyped' ? (om ? 'unknown' : 'untyped') : 'gauge', fam.help, fam.unit.suffix);
+        for (const s of fam.series.values()) {
+          if (fam.struct) step({ kind: 'struct', name, labels: s.labels, sources: s.sources, unit });
+          else number(name, s, fam.combine, unit, fam.label);
         }
     }
   }
   if (om) line('# EOF');
   flush();
-  return { om, maxBuckets, steps, lastSize: 0 };
+  return { om, maxBuckets: o.maxBuckets, steps, visible, groups, lastSize: 0 };
 }
 
-/** The value a step shows, from the view being rendered. */
+/** The snapshot a source reads. */
+function snapshotOf(view: StoreView, from: ValueSource): Snapshot {
+  return view.files[from.file]!.snapshot!;
+}
+
+/** The value a source shows, from the view being rendered (booleans as 0 and 1). */
 function valueOf(view: StoreView, from: ValueSource): unknown {
-  const s = view.files[from.file]!.snapshot!;
+  const s = snapshotOf(view, from);
   if (from.field < 0) return s.writer.alive ? 1 : 0;
   const v = s.fields[from.field]!.value;
   if (from.extra !== undefined) return (v as HistogramValue).extra![from.extra];
   return typeof v === 'boolean' ? (v ? 1 : 0) : v;
+}
+
+/** The values of several sources with their writers, for aggregate.ts. */
+function writerValues<T>(view: StoreView, sources: readonly ValueSource[]): { value: T; writer: Snapshot['writer'] }[] {
+  return sources.map((from) => ({ value: valueOf(view, from) as T, writer: snapshotOf(view, from).writer }));
+}
+
+/** A numeric series' value: one source's, or the sources combined by the rule of their kind. */
+function numberOf(view: StoreView, st: Extract<Step, { kind: 'number' }>, counters: CounterTracker): number | bigint {
+  const { sources, combine } = st;
+  if (combine === 'counter') return counters.total(st.key);
+  if (combine === 'alive') {
+    let n = 0;
+    for (const from of sources) n += snapshotOf(view, from).writer.alive ? 1 : 0;
+    return n;
+  }
+  if (sources.length === 1) return valueOf(view, sources[0]!) as number | bigint;
+  const gauge = combine === 'gauge' ? 'sum' : combine === 'latest' ? 'latest' : 'avg';
+  const group = writerValues<number | bigint>(view, sources);
+  const v = combineValues({ kind: 'gauge', value: group[0]!.value }, group, gauge);
+  return typeof v === 'number' ? v : NaN;
+}
+
+/** A histogram in its base unit: bounds, sum, min, max and last converted (counts are counts). */
+function histogramInBaseUnit(h: HistogramValue, unit: BaseUnit): HistogramValue {
+  if (unit.mul === 1 && unit.div === 1) return h;
+  const to = (v: number) => inBaseUnit(v, unit) as number;
+  return {
+    ...h,
+    sum: to(h.sum),
+    min: to(h.min),
+    max: to(h.max),
+    last: to(h.last),
+    buckets: h.buckets.map((b) => ({ le: to(b.le), count: b.count })),
+  };
 }
 
 /** A growing byte buffer for one response. */
@@ -441,7 +645,7 @@ class ResponseBytes {
 }
 
 /** Render `view` by `plan`, which must have been made from a view of the same layout (see sameLayout). */
-function renderPlan(plan: Plan, view: StoreView): Buffer {
+function renderPlan(plan: Plan, view: StoreView, counters: CounterTracker): Buffer {
   const out = new ResponseBytes(plan.lastSize + 1024);
   const lines: string[] = [];
   for (const st of plan.steps) {
@@ -451,18 +655,34 @@ function renderPlan(plan: Plan, view: StoreView): Buffer {
         break;
       case 'number':
         out.bytes(st.prefix);
-        out.ascii(formatValue(valueOf(view, st.from) as number | bigint));
+        out.ascii(formatValue(inBaseUnit(numberOf(view, st, counters), st.unit)));
         break;
-      case 'info':
-        out.line(`${st.name}_info${withLabels(st.labels, `value="${escapeLabelValue(String(valueOf(view, st.from)))}"`)} 1`);
+      case 'info': {
+        // Writers of one label set that say different things: one series per text.
+        const texts = new Set(st.sources.map((from) => String(valueOf(view, from))));
+        for (const t of texts) lines.push(`${st.name}_info${withLabels(st.labels, `value="${escapeLabelValue(t)}"`)} 1`);
         break;
-      case 'histogram':
-        renderHistogram(lines, st.name, st.labels, valueOf(view, st.from) as HistogramValue, plan.maxBuckets, plan.om);
+      }
+      case 'histogram': {
+        const h =
+          st.sources.length === 1
+            ? (valueOf(view, st.sources[0]!) as HistogramValue)
+            : mergeHistograms(st.sources.map((from) => valueOf(view, from) as HistogramValue));
+        if (h) renderHistogram(lines, st.name, st.labels, histogramInBaseUnit(h, st.unit), plan.maxBuckets, plan.om);
         break;
-      case 'struct':
-        for (const [part, v] of Object.entries(valueOf(view, st.from) as Record<string, number>)) {
-          if (typeof v === 'number') lines.push(`${st.name}${withLabels(st.labels, `part="${escapeLabelValue(part)}"`)} ${formatValue(v)}`);
+      }
+      case 'struct': {
+        const parts =
+          st.sources.length === 1
+            ? (valueOf(view, st.sources[0]!) as Record<string, number>)
+            : combineParts(writerValues<Record<string, number>>(view, st.sources));
+        for (const [part, v] of Object.entries(parts)) {
+          if (typeof v !== 'number') continue;
+          // A struct's parts are in its unit, but for its count of samples.
+          const shown = part === 'count' ? v : inBaseUnit(v, st.unit);
+          lines.push(`${st.name}${withLabels(st.labels, `part="${escapeLabelValue(part)}"`)} ${formatValue(shown)}`);
         }
+      }
     }
     if (lines.length > 0) {
       for (const l of lines) out.line(l);
@@ -471,11 +691,6 @@ function renderPlan(plan: Plan, view: StoreView): Buffer {
   }
   plan.lastSize = out.size;
   return out.done();
-}
-
-/** The writer's command line, from its `sys.cmd` field (part of its label set). */
-function commandLine(s: Snapshot): unknown {
-  return s.fields.find((f) => f.label === 'sys.cmd')?.value;
 }
 
 /** What a failed file shows (name, code and message): a plan holds it as text. */
@@ -496,14 +711,21 @@ interface FileLayout {
   readonly path: string;
   /** For a file that failed: its name, code and message (they are shown). */
   readonly error?: string;
+  /** Left out: its writer has been gone for longer than the grace period. */
+  readonly hidden?: boolean;
   readonly format?: number;
   readonly generation?: number;
   readonly pid?: number;
   readonly threadId?: number;
   readonly startToken?: number;
   readonly shapes?: Uint8Array;
-  /** The writer's command line (part of its label set). */
-  readonly cmd?: unknown;
+  /** The values of `sys.*` text fields by field index (they make the writer labels). */
+  readonly sysText?: readonly unknown[];
+}
+
+/** True for the label of a `sys.*` text field, which can be part of the writer labels. */
+function isSysText(label: string, value: unknown): boolean {
+  return typeof value === 'string' && label.startsWith('sys.');
 }
 
 /**
@@ -513,29 +735,34 @@ interface FileLayout {
  * cannot be read (null) leaves its series out. Comparing is a loop over numbers: a
  * key string of every label cost 50 ms a scrape at 100,000 fields.
  */
-function layoutOf(view: StoreView): FileLayout[] {
+function layoutOf(view: StoreView, staleAfterMs: number): FileLayout[] {
   return view.files.map((r): FileLayout => {
     const s = r.snapshot;
     if (!s) return { path: r.path, error: errorShown(r) };
     const shapes = new Uint8Array(s.fields.length);
-    for (let i = 0; i < shapes.length; i++) shapes[i] = shapeOf(s.fields[i]!.value);
+    const sysText: unknown[] = [];
+    for (let i = 0; i < shapes.length; i++) {
+      const f = s.fields[i]!;
+      shapes[i] = shapeOf(f.value);
+      if (isSysText(f.label, f.value)) sysText[i] = f.value;
+    }
     const w = s.writer;
-    const cmd = commandLine(s);
     return {
       path: s.path,
+      hidden: isHidden(r, view.at, staleAfterMs),
       format: s.format,
       generation: s.generation,
       pid: w.pid,
       threadId: w.threadId,
       startToken: w.startToken,
       shapes,
-      cmd,
+      sysText,
     };
   });
 }
 
 /** True if `view` has the layout `was` describes, so that a plan made for one fits the other. */
-function sameLayout(was: readonly FileLayout[], view: StoreView): boolean {
+function sameLayout(was: readonly FileLayout[], view: StoreView, staleAfterMs: number): boolean {
   if (was.length !== view.files.length) return false;
   for (let k = 0; k < was.length; k++) {
     const l = was[k]!;
@@ -548,6 +775,7 @@ function sameLayout(was: readonly FileLayout[], view: StoreView): boolean {
     }
     const w = s.writer;
     if (
+      l.hidden !== isHidden(r, view.at, staleAfterMs) ||
       l.format !== s.format ||
       l.generation !== s.generation ||
       l.pid !== w.pid ||
@@ -556,12 +784,13 @@ function sameLayout(was: readonly FileLayout[], view: StoreView): boolean {
     )
       return false;
     const shapes = l.shapes!;
+    const sysText = l.sysText!;
     const fields = s.fields;
     if (shapes.length !== fields.length) return false;
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
       if (shapes[i] !== shapeOf(f.value)) return false;
-      if (f.label === 'sys.cmd' && f.value !== l.cmd) return false;
+      if (sysText[i] !== undefined && f.value !== sysText[i]) return false;
     }
   }
   return true;
@@ -572,30 +801,38 @@ function sameLayout(was: readonly FileLayout[], view: StoreView): boolean {
  * content: a value that cannot be shown is left out.
  */
 export function renderMetrics(view: StoreView, options: ExpositionOptions = {}): string {
-  const om = options.openMetrics ?? false;
-  const maxBuckets = Math.max(2, options.maxBuckets ?? 40);
-  return renderPlan(makePlan(view, om, maxBuckets), view).toString('utf8');
+  return new MetricsRenderer(options).render(view).toString('utf8');
 }
 
 /**
  * `renderMetrics` for a server scraped again and again: the plan (families, names,
  * headers, label sets) is kept while the layout stays the same, so a scrape of an
- * unchanged set of files only reads and formats the values.
+ * unchanged set of files only reads and formats the values. Counter totals of each
+ * label set are kept from scrape to scrape (aggregate.ts' CounterTracker), so they
+ * never go backwards when one of its writers leaves or restarts.
  */
 export class MetricsRenderer {
   private last: { layout: FileLayout[]; skipped: number; plan: Plan } | undefined;
+  private readonly options: Required<ExpositionOptions>;
+  private readonly counters = new CounterTracker();
   /** Plans made so far: one at the first scrape, then one each time the layout changed. */
   plansMade = 0;
-  constructor(private readonly options: ExpositionOptions = {}) {}
+  constructor(options: ExpositionOptions = {}) {
+    this.options = settled(options);
+  }
 
-  /** The scrape of `view` as UTF-8: the bytes of `renderMetrics(view, options)`. */
+  /** The scrape of `view` as UTF-8. */
   render(view: StoreView): Buffer {
-    if (!this.last || this.last.skipped !== view.skipped || !sameLayout(this.last.layout, view)) {
-      const om = this.options.openMetrics ?? false;
-      const maxBuckets = Math.max(2, this.options.maxBuckets ?? 40);
-      this.last = { layout: layoutOf(view), skipped: view.skipped, plan: makePlan(view, om, maxBuckets) };
+    const stale = this.options.staleAfterMs;
+    if (!this.last || this.last.skipped !== view.skipped || !sameLayout(this.last.layout, view, stale)) {
+      this.last = { layout: layoutOf(view, stale), skipped: view.skipped, plan: makePlan(view, this.options) };
       this.plansMade++;
     }
-    return renderPlan(this.last.plan, view);
+    const plan = this.last.plan;
+    this.counters.update(
+      plan.visible.map((i) => view.files[i]!.snapshot!),
+      plan.groups,
+    );
+    return renderPlan(plan, view, this.counters);
   }
 }

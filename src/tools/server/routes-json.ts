@@ -22,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REDUCTIONS, mergeHistograms, reduce, type GaugeMode, type Reduction } from '../../reader/aggregate.js';
 import type { HistogramValue } from '../../reader/reader.js';
 import { HttpError, sendJson, sendText, type Handler, type RouteContext } from './http.js';
-import { MetricsRenderer, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wantsOpenMetrics } from './prometheus.js';
+import { MetricsRenderer, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wantsOpenMetrics, type ExpositionOptions } from './prometheus.js';
 import { checkName, resolveInside, UnsafeInput } from './safe-path.js';
 import { isHistogram, jsonValue, writerRow, type FileRow } from './store.js';
 import { summarizeHistogram } from './summary.js';
@@ -188,14 +188,15 @@ const status: Handler = (_req, res, ctx) => {
   });
 };
 
-/** One renderer per format, each keeping its plan from scrape to scrape. */
-const renderers = { text: new MetricsRenderer(), openMetrics: new MetricsRenderer({ openMetrics: true }) };
-
-const metrics: Handler = (req, res, ctx) => {
-  const om = wantsOpenMetrics(req.headers.accept);
-  const body = (om ? renderers.openMetrics : renderers.text).render(ctx.store.read());
-  sendText(res, 200, body, om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE);
-};
+/** The `/metrics` handler: one renderer per format, each keeping its plan and counter totals from scrape to scrape. */
+function metricsRoute(options: ExpositionOptions): Handler {
+  const renderers = { text: new MetricsRenderer(options), openMetrics: new MetricsRenderer({ ...options, openMetrics: true }) };
+  return (req, res, ctx) => {
+    const om = wantsOpenMetrics(req.headers.accept);
+    const body = (om ? renderers.openMetrics : renderers.text).render(ctx.store.read());
+    sendText(res, 200, body, om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE);
+  };
+}
 
 const index: Handler = (_req: IncomingMessage, res: ServerResponse, ctx) => {
   if (ctx.segments.length !== 1 || ctx.segments[0] !== '') throw new HttpError(404, `no route for /${ctx.segments.join('/')}`);
@@ -217,8 +218,8 @@ const index: Handler = (_req: IncomingMessage, res: ServerResponse, ctx) => {
   });
 };
 
-/** The JSON and metrics routes, as [method, prefix, handler]. */
-export function jsonRoutes(): [string, string, Handler][] {
+/** The JSON and metrics routes, as [method, prefix, handler]; `exposition` configures `/metrics`. */
+export function jsonRoutes(exposition: ExpositionOptions = {}): [string, string, Handler][] {
   return [
     ['GET', '/', index],
     ['GET', '/stats', stats],
@@ -227,6 +228,6 @@ export function jsonRoutes(): [string, string, Handler][] {
     ['GET', '/api/fields', fields],
     ['GET', '/api/files', oneFile],
     ['GET', '/api/status', status],
-    ['GET', '/metrics', metrics],
+    ['GET', '/metrics', metricsRoute(exposition)],
   ];
 }

@@ -41,6 +41,7 @@ import { StatsStore, type StoreOptions } from './store.js';
 import { HttpError, sendJson, type Handler } from './http.js';
 import { decodeSegments, UnsafeInput } from './safe-path.js';
 import { jsonRoutes } from './routes-json.js';
+import type { ExpositionOptions } from './prometheus.js';
 
 export { HttpError, sendJson, sendText, type Handler, type RouteContext } from './http.js';
 
@@ -62,6 +63,8 @@ export interface ServerOptions extends Omit<StoreOptions, 'paths'> {
   readonly maxHeaderSize?: number;
   /** Milliseconds an idle keep-alive connection stays open (default 5000). */
   readonly keepAliveTimeout?: number;
+  /** How `/metrics` labels, combines and names series (writer labels, identity fields, stale-after). */
+  readonly exposition?: Omit<ExpositionOptions, 'openMetrics'>;
 }
 
 /** A running server and its plug points (see the module comment). */
@@ -199,7 +202,7 @@ export async function createServer(options: ServerOptions): Promise<App> {
         store.close();
       }),
   };
-  for (const [method, prefix, handler] of jsonRoutes()) addRoute(method, prefix, handler);
+  for (const [method, prefix, handler] of jsonRoutes(options.exposition)) addRoute(method, prefix, handler);
 
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MmstatsError } from '../../errors.js';
 import { CounterTracker, aggregateFields, type AggregatedField, type GaugeMode } from '../../reader/aggregate.js';
-import { StatsReader, type HistogramValue, type Snapshot, type Value, type WriterIdentity } from '../../reader/reader.js';
+import { StatsReader, type HistogramValue, type Snapshot, type Value } from '../../reader/reader.js';
 import { summarizeHistogram, type HistogramSummary } from './summary.js';
 import { globToRegExp } from './safe-path.js';
 
@@ -53,15 +53,17 @@ export interface FileRow {
   readonly name: string;
   readonly snapshot?: Snapshot;
   readonly error?: FileError;
+  /** When this server first read the file with its writer gone (ms since the epoch); undefined while it runs. */
+  readonly goneAt?: number;
 }
 
 /** One row of `/api/writers`: a file's writer, or the file's error. */
 export interface WriterRow {
   readonly path: string;
   readonly name: string;
-  /** The program's base name (from the file name and `sys.cmd`). */
+  /** The program's base name (the writer's `sys.program`; for older files, from the file name and `sys.cmd`). */
   readonly cmd: string;
-  /** The model (class) part of the file name, when the name has one. */
+  /** The model (class) name (the writer's `sys.model`; for older files, from the file name when it has one). */
   readonly model: string;
   readonly pid: number | null;
   /** worker_threads.threadId of the writer (0 = main thread); the `{TID}` of the file name. */
@@ -110,6 +112,8 @@ interface Entry {
   triedAt: number;
   /** Size and mtime when the open failed: a change means "try again now". */
   failedStamp: string;
+  /** When a read first found the writer gone (see FileRow.goneAt). */
+  goneAt: number | undefined;
 }
 
 const INITIALISING = 'ERR_MMSTATS_INITIALISING';
@@ -218,7 +222,16 @@ export class StatsStore {
         if (old && old.ino === st.ino) continue;
         // A new file, or a new file under an old name (its writer restarted): start afresh.
         if (old) this.drop(old);
-        this.entries.set(file, { path: file, name, ino: st.ino, reader: undefined, error: undefined, triedAt: -Infinity, failedStamp: '' });
+        this.entries.set(file, {
+          path: file,
+          name,
+          ino: st.ino,
+          reader: undefined,
+          error: undefined,
+          triedAt: -Infinity,
+          failedStamp: '',
+          goneAt: undefined,
+        });
       }
     }
     for (const e of this.entries.values()) if (!seen.has(e.path)) this.drop(e);
@@ -294,7 +307,11 @@ export class StatsStore {
     const errors: { path: string; error: MmstatsError }[] = [];
     const sorted = [...this.entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     for (const e of sorted) {
-      const row = this.readEntry(e, now);
+      let row = this.readEntry(e, now);
+      if (row.snapshot) {
+        e.goneAt = row.snapshot.writer.alive ? undefined : (e.goneAt ?? now);
+        if (e.goneAt !== undefined) row = { ...row, goneAt: e.goneAt };
+      }
       files.push(row);
       if (row.snapshot) snapshots.push(row.snapshot);
       else if (e.error) errors.push({ path: e.path, error: e.error });
@@ -416,30 +433,43 @@ function commandFromLine(line: string): string | undefined {
   return base.replace(/[^A-Za-z0-9._-]/g, '_') || undefined;
 }
 
+/** A static text field of a snapshot (`sys.program`, `sys.model`, `sys.cmd`...), or undefined. */
+export function textField(s: Snapshot | undefined, label: string): string | undefined {
+  if (!s) return undefined;
+  for (const f of s.fields) if (f.label === label) return typeof f.value === 'string' ? f.value : undefined;
+  return undefined;
+}
+
 /**
- * Who wrote a file, for rows and metric labels: the command (`{CMD}` of the file
- * name) and the model (`{CLASS}`), found from the file name
- * `{CMD}-{CLASS}-{PID}-{TID}.mmstats` (or the original's `{CMD}-{PID}-{TID}`) and
- * the `sys.cmd` field.
+ * Who wrote a file, for rows and metric labels: the program (`cmd`) and the model.
+ * A writer of this version publishes both, as it made its file name, in its
+ * `sys.program` and `sys.model` fields: they are used as they are. For other files
+ * (the original's, older versions) they are found from the file name
+ * `{CMD}-{CLASS}-{PID}-{TID}.mmstats` (or the original's `{CMD}-{PID}-{TID}`) and the
+ * `sys.cmd` command line.
  */
-export function writerNames(file: string, writer: WriterIdentity | undefined, cmdLine?: string): { cmd: string; model: string } {
+export function writerNames(file: string, s?: Snapshot): { cmd: string; model: string } {
+  const program = textField(s, 'sys.program');
+  const model = textField(s, 'sys.model');
+  if (program !== undefined && program !== '') return { cmd: program, model: model ?? '' };
   const base = path.basename(file).replace(/\.mmstats$/, '');
+  const cmdLine = textField(s, 'sys.cmd');
   const fromLine = cmdLine === undefined ? undefined : commandFromLine(cmdLine);
   const m = /^(.*)-(\d+)-(\d+)$/.exec(base);
-  const head = m && (writer === undefined || Number(m[2]) === writer.pid) ? m[1]! : undefined;
+  const head = m && (s === undefined || Number(m[2]) === s.writer.pid) ? m[1]! : undefined;
   if (head !== undefined) {
-    if (fromLine && head.startsWith(fromLine + '-')) return { cmd: fromLine, model: head.slice(fromLine.length + 1) };
-    if (fromLine && head === fromLine) return { cmd: fromLine, model: '' };
-    return { cmd: head, model: '' };
+    if (fromLine && head.startsWith(fromLine + '-')) return { cmd: fromLine, model: model ?? head.slice(fromLine.length + 1) };
+    if (fromLine && head === fromLine) return { cmd: fromLine, model: model ?? '' };
+    return { cmd: head, model: model ?? '' };
   }
-  return { cmd: fromLine ?? base, model: '' };
+  return { cmd: fromLine ?? base, model: model ?? '' };
 }
 
 /** The writer row of a file. */
 export function writerRow(row: FileRow): WriterRow {
   const s = row.snapshot;
   if (!s) {
-    const names = writerNames(row.path, undefined);
+    const names = writerNames(row.path);
     return {
       path: row.path,
       name: row.name,
@@ -456,12 +486,11 @@ export function writerRow(row: FileRow): WriterRow {
       error: row.error ?? { code: 'ERR_MMSTATS_IO', message: 'unreadable' },
     };
   }
-  const cmdLine = s.fields.find((f) => f.label === 'sys.cmd')?.value;
   const w = s.writer;
   return {
     path: row.path,
     name: row.name,
-    ...writerNames(row.path, w, typeof cmdLine === 'string' ? cmdLine : undefined),
+    ...writerNames(row.path, s),
     pid: w.pid,
     tid: w.threadId,
     osTid: numberOf(w.osTid) ?? null,
