@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { baseUnit, metricName } from '../src/tools/server/prometheus.js';
-import { CLI, ENTRY_URL, runScript, tempStatsDir, waitFor } from './helpers/proc.js';
+import { CLI, ENTRY_URL, runScript, tempStatsDir, waitFor, type ScriptProcess } from './helpers/proc.js';
 import { startServe, systemProgram } from './helpers/serve.js';
 
 /** A service's model with camelCase names, a timer in milliseconds, and runtime metrics in the same file. */
@@ -35,6 +35,17 @@ function valueOf(line: string | undefined): number | undefined {
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/** Two writer processes of the model Api: 3 and 4 requests, 2 and 5 in flight, 10 and 30 ms. */
+async function twoWriters(): Promise<{ dir: string; w1: ScriptProcess; w2: ScriptProcess }> {
+  const dir = tempStatsDir();
+  const w1 = runScript(WRITER, { env: { DIR: dir } });
+  const w2 = runScript(WRITER, { env: { DIR: dir } });
+  await Promise.all([w1.ready, w2.ready]);
+  await w1.call('serve', 3, 2, 10);
+  await w2.call('serve', 4, 5, 30);
+  return { dir, w1, w2 };
+}
+
 describe('/metrics: writer labels, identity and names', () => {
   test('names the library makes are snake_case in base units', () => {
     assert.equal(metricName('api.requestCount'), 'api_request_count');
@@ -50,14 +61,9 @@ describe('/metrics: writer labels, identity and names', () => {
   });
 
   test('by default writers of one program and model are one series: counters summed and never backwards, gauges summed, histograms merged; identity fields left out; promtool-clean', async (t) => {
-    const dir = tempStatsDir();
-    const w1 = runScript(WRITER, { env: { DIR: dir } });
-    const w2 = runScript(WRITER, { env: { DIR: dir } });
-    await Promise.all([w1.ready, w2.ready]);
-    await w1.call('serve', 3, 2, 10);
-    await w2.call('serve', 4, 5, 30);
+    const { dir, w1, w2 } = await twoWriters();
     const srv = await startServe(['--port', '0', '--path', dir]);
-    let w3: ReturnType<typeof runScript> | undefined;
+    let w3: ScriptProcess | undefined;
     try {
       const text = await scrape(srv.url);
       const sel = '{cmd="writer",model="Api"}';
@@ -110,12 +116,7 @@ describe('/metrics: writer labels, identity and names', () => {
   });
 
   test('--writer-labels pid --identity-fields: one series per process, and the identity fields as series', async () => {
-    const dir = tempStatsDir();
-    const w1 = runScript(WRITER, { env: { DIR: dir } });
-    const w2 = runScript(WRITER, { env: { DIR: dir } });
-    await Promise.all([w1.ready, w2.ready]);
-    await w1.call('serve', 3, 2, 10);
-    await w2.call('serve', 4, 5, 30);
+    const { dir, w1, w2 } = await twoWriters();
     const srv = await startServe(['--port', '0', '--path', dir, '--writer-labels', 'pid', '--identity-fields']);
     try {
       const text = await scrape(srv.url);
