@@ -215,20 +215,23 @@ export function serve(): void {
   );
   const tsc = path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
   const version = run(process.execPath, [tsc, '--version'], { cwd: dir, env }).stdout.trim();
+  // What `tsc --init` writes (types [], exactOptionalPropertyTypes... in TypeScript 7),
+  // then default settings with module nodenext and with bundler: no "types", "lib" or
+  // "target". Always skipLibCheck off, so that errors inside the package's .d.ts count.
+  run(process.execPath, [tsc, '--init'], { cwd: dir, env });
   const configs = {
-    nodenext: { module: 'nodenext' },
-    bundler: { module: 'esnext', moduleResolution: 'bundler' },
+    'tsc --init': { extends: './tsconfig.json' },
+    'module nodenext': { compilerOptions: { strict: true, module: 'nodenext' } },
+    'module bundler': { compilerOptions: { strict: true, module: 'esnext', moduleResolution: 'bundler' } },
   };
-  for (const [name, options] of Object.entries(configs)) {
-    const config = `tsconfig.${name}.json`;
-    // Default settings otherwise: no "types", "lib" or "target", and skipLibCheck off so
-    // that errors inside the package's .d.ts are reported.
-    const compilerOptions = { strict: true, noEmit: true, skipLibCheck: false, ...options };
-    fs.writeFileSync(path.join(dir, config), JSON.stringify({ compilerOptions, files: ['app.ts'] }, null, 2));
+  for (const [name, settings] of Object.entries(configs)) {
+    const config = `tsconfig.${name.replace(/\W+/g, '-')}.json`;
+    const compilerOptions = { ...settings.compilerOptions, noEmit: true, skipLibCheck: false };
+    fs.writeFileSync(path.join(dir, config), JSON.stringify({ ...settings, compilerOptions, files: ['app.ts'] }, null, 2));
     const result = run(process.execPath, [tsc, '-p', config], { cwd: dir, env, allowFailure: true });
-    assert.equal(result.status, 0, `${version}, module ${name}: the consumer does not compile\n${result.stdout}${result.stderr}`);
+    assert.equal(result.status, 0, `${version}, ${name}: the consumer does not compile\n${result.stdout}${result.stderr}`);
   }
-  step(`${path.basename(dir)}: ${version} compiles a strict consumer with module nodenext and bundler`);
+  step(`${path.basename(dir)}: ${version} compiles a consumer: ${Object.keys(configs).join(', ')}`);
 }
 
 /** A folder of symlinks to node, npm, npx and sh only: a machine with no C toolchain. */
