@@ -4,6 +4,7 @@
  * processes of this test keep changing.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,11 @@ import { startServe, type ServeProcess } from './helpers/serve.js';
 const CHROMIUM = '/usr/bin/chromium';
 const missing = fs.existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM}: apt-get install chromium`;
 const SCREENSHOT = path.join(DIST, '..', 'test-output', 'dashboard.png');
+const DEMO_SCREENSHOT = path.join(DIST, '..', 'test-output', 'dashboard-demo.png');
+/** Set MMSTATS_UPDATE_SCREENSHOT=1 to write the README's picture of the demo, docs/dashboard.png. */
+const README_SCREENSHOT = path.join(DIST, '..', 'docs', 'dashboard.png');
+/** Charts of a section of its own, more than the page opens by itself. */
+const BULK = 70;
 
 /** A label with markup in it (labels cannot hold whitespace), and a value and help text with more. */
 const EVIL_LABEL = 'evil.<img/src=x/onerror=window.__pwned=1>';
@@ -24,6 +30,7 @@ const EVIL_HELP = '<img src=x onerror=window.__pwned=4> <b>bold</b>';
 const WRITER = `
 const Web = defineModel('Web', {
   hits: field.counter({ help: 'requests served', unit: 'requests' }),
+  aaa_idle: field.counter({ help: 'never counts: its chart goes after those that move', unit: 'requests' }),
   temperature: field.gauge({ help: 'a gauge the test sets', unit: 'celsius' }),
   latency: field.timer({ help: 'request latency', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5] }),
   note: field.string({ size: 128, help: ${JSON.stringify(EVIL_HELP)} }),
@@ -31,11 +38,17 @@ const Web = defineModel('Web', {
 const stats = Web.open({ path: env.STATS_DIR });
 const evil = stats.add('unused', field.gauge({ label: ${JSON.stringify(EVIL_LABEL)}, help: ${JSON.stringify(EVIL_HELP)} }));
 evil.set(7);
+// The page's own order of sections: these fields first, then HTTP, then the runtime's.
+const httpMetrics = mmstats.instrumentHttp({ stats });
+const runtime = mmstats.startRuntimeMetrics({ stats });
+// Many charts in a section of their own (a second file of this process).
+const bulk = openStats({ name: 'Bulk', path: env.STATS_DIR });
+for (let i = 0; i < ${BULK}; i++) bulk.add('bulk.g' + String(i).padStart(2, '0'), field.gauge({ help: 'one of many' })).set(i);
 stats.note.set(${JSON.stringify(EVIL_VALUE)});
 // Steady traffic, so the rate and percentile charts have lines.
 const timer = setInterval(() => { stats.hits.incr(5); stats.latency.record(0.002 + Math.random() * 0.03); }, 50);
 on('set', (v) => { stats.temperature.set(v); });
-on('stop', () => { clearInterval(timer); stats.remove(); });
+on('stop', () => { clearInterval(timer); runtime.stop(); httpMetrics.stop(); bulk.remove(); stats.remove(); });
 ready(stats.path);
 `;
 
@@ -52,6 +65,8 @@ let serve: ServeProcess | undefined;
 let context: BrowserContext | undefined;
 let page: Page;
 const writers: ScriptProcess[] = [];
+/** Uncaught errors of the page's script: none is expected. */
+const pageErrors: string[] = [];
 
 /** The text of the value cell of `label` in the fields table ('' when not shown). */
 function valueText(label: string): Promise<string> {
@@ -104,6 +119,7 @@ before(async () => {
     viewport: { width: 1400, height: 1000 },
   });
   page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (err) => pageErrors.push(err.stack ?? err.message));
   await page.goto(serve.url, { timeout: 30_000 });
 });
 
@@ -144,6 +160,7 @@ test('a value written by another process appears and follows its changes', { ski
     );
     return /^[\d.,]+k? requests\/s$/.test(summary) && !summary.startsWith('0 ');
   });
+  assert.deepEqual(pageErrors, []);
   const canvases = await page.evaluate(
     () => [...document.querySelectorAll<HTMLElement>('.card')].filter((c) => c.querySelector('canvas')).length,
   );
@@ -254,4 +271,167 @@ test('the prefix filter narrows the fields and charts, and a screenshot is saved
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.ok(fs.statSync(SCREENSHOT).size > 10_000);
+});
+
+/** The sections of charts in page order, with the labels of the cards drawn in each. */
+function sections(): Promise<{ key: string; open: boolean; cards: string[] }[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll<HTMLDetailsElement>('#charts details.section')].map((d) => ({
+      key: d.dataset.section ?? '',
+      open: d.open,
+      cards: [...d.querySelectorAll<HTMLElement>('.card')].map((c) => c.dataset.label ?? ''),
+    })),
+  );
+}
+
+/** A card's attribute or text, by label. */
+function cardInfo(label: string): Promise<{ points: number; legend: string[]; summary: string } | null> {
+  return page.evaluate((l) => {
+    const card = [...document.querySelectorAll<HTMLElement>('.card')].find((c) => c.dataset.label === l);
+    if (!card) return null;
+    return {
+      points: Number(card.dataset.points ?? 0),
+      legend: [...card.querySelectorAll('.u-legend .u-series')].slice(1).map((s) => s.querySelector('.u-value')?.textContent ?? ''),
+      summary: card.querySelector('.card-summary')?.textContent ?? '',
+    };
+  }, label);
+}
+
+test('charts come in sections: the program’s own first, then HTTP, then the runtime’s; idle charts last', { skip: missing }, async () => {
+  await until('the runtime sections', async () => (await sections()).some((x) => x.key.startsWith('nodejs.')));
+  const keys = (await sections()).map((x) => x.key);
+  const rank = (k: string) => (k.startsWith('nodejs.') ? 2 : k === 'http' ? 1 : 0);
+  assert.deepEqual(
+    keys.map(rank),
+    [...keys.map(rank)].sort((a, b) => a - b),
+    `sections in order: ${keys.join(', ')}`,
+  );
+  assert.ok(keys.includes('web') && keys.includes('http'), keys.join(', '));
+  assert.ok(keys.indexOf('nodejs.process') < keys.indexOf('nodejs.heap'), 'CPU and memory before the heap');
+  await until('the idle counter after the busy one', async () => {
+    const web = (await sections()).find((x) => x.key === 'web')?.cards ?? [];
+    return web.includes('web.aaa_idle') && web.indexOf('web.aaa_idle') > web.indexOf('web.hits');
+  });
+});
+
+test('no chart is hidden: a section past the page’s budget starts closed, says so, and opens on a click', { skip: missing }, async () => {
+  const bulk = async () => (await sections()).find((x) => x.key === 'bulk');
+  await until('the bulk section', async () => (await bulk()) !== undefined);
+  assert.equal((await bulk())!.open, false, `${BULK} charts are past the budget: the section starts closed`);
+  assert.deepEqual((await bulk())!.cards, [], 'a closed section draws nothing');
+  const note = () => page.textContent('#chart-note');
+  assert.match((await note()) ?? '', /\d+ more charts are in closed sections: open a section/);
+  assert.match((await page.textContent('details[data-section="bulk"] summary')) ?? '', new RegExp(`${BULK} charts, closed`));
+  await page.click('details[data-section="bulk"] summary');
+  await until('every bulk chart drawn', async () => (await bulk())!.cards.length === BULK);
+  // The choice is kept in the browser.
+  await page.reload();
+  await until('the bulk section open after a reload', async () => (await bulk())?.cards.length === BULK);
+  await page.click('details[data-section="bulk"] summary');
+  await until('the bulk section closed again', async () => (await bulk())?.open === false && (await bulk())!.cards.length === 0);
+});
+
+test('a pinned chart goes to the top and stays pinned after a reload', { skip: missing }, async () => {
+  await until('the temperature chart', async () => (await cardInfo('web.temperature')) !== null);
+  await page.click('.card[data-label="web.temperature"] .pin');
+  await until('the pinned section first', async () => {
+    const first = (await sections())[0];
+    return first?.key === '★' && first.cards.join() === 'web.temperature';
+  });
+  assert.ok(!(await sections()).find((x) => x.key === 'web')!.cards.includes('web.temperature'), 'shown once, in Pinned');
+  await page.reload();
+  await until('still pinned after a reload', async () => (await sections())[0]?.cards.join() === 'web.temperature');
+  await page.click('.card[data-label="web.temperature"] .pin');
+  await until(
+    'back in its section',
+    async () => (await sections()).find((x) => x.key === 'web')?.cards.includes('web.temperature') ?? false,
+  );
+  assert.notEqual((await sections())[0]!.key, '★');
+});
+
+test('a page that reloads draws the server’s history at once, and the range picker is kept in the URL', { skip: missing }, async () => {
+  // The server has ticked once a second since it started, well before this test.
+  await page.reload();
+  await until('the counter chart', async () => (await cardInfo('web.hits')) !== null);
+  const first = (await cardInfo('web.hits'))!;
+  assert.ok(first.points >= 8, `the first drawing after a reload has ${first.points} points`);
+  // Legends show the latest values without hovering.
+  assert.match(first.legend[0] ?? '', /^[\d.,]+k? requests\/s$/);
+  const temp = (await cardInfo('web.temperature'))!;
+  assert.ok(temp.legend.length > 0 && temp.legend.every((v) => v !== '–' && v !== ''), `legend: ${temp.legend.join(' | ')}`);
+  await page.selectOption('#range', '1h');
+  assert.match(page.url(), /range=1h/);
+  await page.reload();
+  await until('the range after a reload', async () => (await page.inputValue('#range')) === '1h');
+  await page.selectOption('#range', '5m');
+});
+
+test('a filter that matches nothing says so', { skip: missing }, async () => {
+  await page.fill('#filter', 'nosuch.');
+  await until('the message', async () => /No field matches “nosuch\.”/.test((await page.textContent('#chart-note')) ?? ''));
+  assert.equal(await page.evaluate(() => document.querySelectorAll('.card').length), 0);
+  await page.fill('#filter', '');
+  await until('charts back', async () => (await cardInfo('web.hits')) !== null);
+});
+
+test('at 420 px wide, the filter and the live badge stay on screen', { skip: missing }, async () => {
+  await page.setViewportSize({ width: 420, height: 900 });
+  try {
+    await until('a narrow layout', async () => (await page.evaluate(() => window.innerWidth)) === 420);
+    for (const id of ['#filter', '#status', '#range']) {
+      const box = await page.locator(id).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 420 && box.width >= 40, `${id}: ${JSON.stringify(box)}`);
+    }
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= 420), true, 'nothing scrolls sideways');
+  } finally {
+    await page.setViewportSize({ width: 1400, height: 1000 });
+  }
+});
+
+test('the demo’s dashboard, pictured for the README', { skip: missing }, async () => {
+  const demoDir = tempStatsDir('mmstats-demo-test-');
+  const demo = spawn(process.execPath, [path.join(DIST, 'examples', 'demo.js')], {
+    env: { ...process.env, MMSTATS_PATH: demoDir, MMSTATS_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise((r) => demo.once('exit', r));
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      demo.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /Dashboard: (\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      demo.once('exit', (code) => reject(new Error(`the demo exited (${code}): ${out}`)));
+    });
+    // Some history for the lines, kept by the server before the page opens.
+    await new Promise((r) => setTimeout(r, 8000));
+    const demoPage = await context!.newPage();
+    try {
+      await demoPage.setViewportSize({ width: 1280, height: 900 });
+      await demoPage.goto(url);
+      await until('the demo’s charts', async () => (await demoPage.locator('.card canvas').count()) >= 6);
+      const keys = await demoPage.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>('#charts details')].map((d) => d.dataset.section),
+      );
+      assert.equal(keys.indexOf('http') > 0 ? keys[0] : 'http', keys[0], 'the demo’s own fields before HTTP');
+      await new Promise((r) => setTimeout(r, 1500));
+      fs.mkdirSync(path.dirname(DEMO_SCREENSHOT), { recursive: true });
+      await demoPage.screenshot({ path: DEMO_SCREENSHOT });
+      assert.ok(fs.statSync(DEMO_SCREENSHOT).size > 20_000);
+      if (process.env.MMSTATS_UPDATE_SCREENSHOT === '1') fs.copyFileSync(DEMO_SCREENSHOT, README_SCREENSHOT);
+    } finally {
+      await demoPage.close();
+    }
+  } finally {
+    demo.kill('SIGINT');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+    if (demo.exitCode === null && demo.signalCode === null) demo.kill('SIGKILL');
+    fs.rmSync(demoDir, { recursive: true, force: true });
+  }
+});
+
+test('the page raised no error through all of the above', { skip: missing }, () => {
+  assert.deepEqual(pageErrors, []);
 });

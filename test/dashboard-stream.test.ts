@@ -8,8 +8,17 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
-import { bucketQuantile, isWireHistogram, type WireUpdate, type WireWriter } from '../src/tools/dashboard/protocol.js';
-import { FilePoller, UpdateEncoder, wireValue } from '../src/tools/dashboard/stream.js';
+import { axisIncrements, axisTicks, formatRate, formatWithUnit } from '../src/tools/dashboard/format.js';
+import { HistoryLog } from '../src/tools/dashboard/history.js';
+import {
+  bucketQuantile,
+  histogramDelta,
+  isWireHistogram,
+  type WireHistory,
+  type WireUpdate,
+  type WireWriter,
+} from '../src/tools/dashboard/protocol.js';
+import { FilePoller, UpdateEncoder, tickWriters, wireValue } from '../src/tools/dashboard/stream.js';
 import { runScript, tempStatsDir, waitFor } from './helpers/proc.js';
 import { rawGet, startServe } from './helpers/serve.js';
 
@@ -26,13 +35,17 @@ on('stop', () => stats.remove());
 ready(stats.path);
 `;
 
-/** Read `count` SSE `update` events from `url`, with their arrival times. */
-function readUpdates(
-  url: string,
-  count: number,
-): Promise<{ headers: http.IncomingHttpHeaders; events: { at: number; update: WireUpdate }[] }> {
+interface SseEvent {
+  readonly event: string;
+  readonly data: unknown;
+  /** Arrival time (ms since the epoch). */
+  readonly at: number;
+}
+
+/** Read the first `count` SSE events from `url` (only those named `only` when given). */
+function readEvents(url: string, count: number, only?: string): Promise<{ headers: http.IncomingHttpHeaders; events: SseEvent[] }> {
   return new Promise((resolve, reject) => {
-    const events: { at: number; update: WireUpdate }[] = [];
+    const events: SseEvent[] = [];
     const req = http.get(url, (res) => {
       let buf = '';
       res.setEncoding('utf8');
@@ -40,12 +53,12 @@ function readUpdates(
         buf += chunk;
         let end: number;
         while ((end = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, end);
+          const lines = buf.slice(0, end).split('\n');
           buf = buf.slice(end + 2);
-          const lines = block.split('\n');
-          if (!lines.includes('event: update')) continue;
+          const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
           const data = lines.find((l) => l.startsWith('data: '));
-          events.push({ at: Date.now(), update: JSON.parse(data!.slice(6)) as WireUpdate });
+          if (!event || !data || (only && event !== only)) continue;
+          events.push({ event, data: JSON.parse(data.slice(6)), at: Date.now() });
           if (events.length === count) {
             req.destroy();
             resolve({ headers: res.headers, events });
@@ -54,8 +67,17 @@ function readUpdates(
       });
     });
     req.on('error', (err) => (events.length < count ? reject(err) : undefined));
-    req.setTimeout(30_000, () => req.destroy(new Error('no updates within 30 s')));
+    req.setTimeout(30_000, () => req.destroy(new Error('no events within 30 s')));
   });
+}
+
+/** Read `count` SSE `update` events from `url`, with their arrival times. */
+async function readUpdates(
+  url: string,
+  count: number,
+): Promise<{ headers: http.IncomingHttpHeaders; events: { at: number; update: WireUpdate }[] }> {
+  const { headers, events } = await readEvents(url, count, 'update');
+  return { headers, events: events.map((e) => ({ at: e.at, update: e.data as WireUpdate })) };
 }
 
 test('bucketQuantile interpolates inside the bucket a quantile falls in, and bounds the last by max', () => {
@@ -208,6 +230,102 @@ test('the page and its assets are served with a strict content security policy; 
       assert.ok(status === 404 || status === 400, `${p} answered ${status}`);
     }
   } finally {
+    await serve.stop();
+  }
+});
+
+test('axis ticks are round in the unit’s own base, share one scale, and the unit reads right for one', () => {
+  // Binary steps for bytes, written in one binary unit: never 488.3 KiB for a decimal step.
+  assert.deepEqual(axisTicks([0, 131072, 262144, 393216, 524288], 'bytes'), ['0 KiB', '128 KiB', '256 KiB', '384 KiB', '512 KiB']);
+  assert.deepEqual(axisTicks([0, 512, 1024], 'bytes'), ['0 KiB', '0.5 KiB', '1 KiB']);
+  const bytesSteps = axisIncrements('bytes')!;
+  assert.ok(bytesSteps.includes(256 * 1024) && !bytesSteps.includes(500_000), 'byte steps are powers of two of binary units');
+  assert.equal(axisIncrements('seconds'), undefined, 'seconds keep decimal steps');
+  // One scale per axis: no "0 s" beside "200 ms".
+  assert.deepEqual(axisTicks([0, 0.2, 0.4, 0.6], 'seconds'), ['0 ms', '200 ms', '400 ms', '600 ms']);
+  assert.deepEqual(axisTicks([0, 0.5, 1, 1.5], 'seconds'), ['0 s', '0.5 s', '1 s', '1.5 s']);
+  assert.deepEqual(axisTicks([0, 20_000, 40_000], 'requests'), ['0', '20k', '40k']);
+  assert.deepEqual(axisTicks([0, 2.5, 5, 7.5], ''), ['0', '2.5', '5', '7.5']);
+  assert.equal(formatWithUnit(1, 'requests'), '1 request');
+  assert.equal(formatWithUnit(2, 'requests'), '2 requests');
+  assert.equal(formatWithUnit(1, 'celsius'), '1 celsius');
+  assert.equal(formatRate(1, 'requests'), '1 request/s');
+  assert.equal(formatRate(2048, 'bytes'), '2 KiB/s');
+  assert.equal(formatWithUnit(0.0002, 'seconds'), '200 µs');
+});
+
+test('histogramDelta keeps only what was observed since the previous value, and all of it after a restart', () => {
+  const prev = { count: 3, sum: 6, min: 1, max: 3, idx: [0, 2], counts: [1, 2] };
+  const cur = { count: 6, sum: 16, min: 1, max: 5, idx: [0, 2, 3], counts: [2, 2, 2] };
+  assert.deepEqual(histogramDelta(prev, cur), { count: 3, sum: 10, min: 1, max: 5, idx: [0, 3], counts: [1, 2] });
+  const restarted = { count: 1, sum: 1, min: 1, max: 1, idx: [0], counts: [1] };
+  assert.equal(histogramDelta(cur, restarted), restarted);
+  assert.equal(histogramDelta(undefined, cur), cur);
+});
+
+test('the history keeps ticks of a real writer within its time and byte bounds, histograms as deltas', async () => {
+  const dir = tempStatsDir();
+  const w = runScript(WRITER, { env: { STATS_DIR: dir } });
+  await w.ready;
+  const poller = new FilePoller([dir]);
+  try {
+    const log = new HistoryLog({ keepMs: 10_000, maxBytes: 1 << 20, intervalMs: 1000 });
+    let t = 1_000_000;
+    for (let i = 0; i < 30; i++) {
+      await w.call('hit', 1);
+      await w.call('observe', 0.5, 3);
+      log.record((t += 1000), tickWriters(poller.read()));
+    }
+    // Ten seconds at one tick a second: 11 ticks (both ends), the oldest dropped first.
+    assert.equal(log.length, 11);
+    assert.equal(log.spanMs, 10_000);
+    const h = JSON.parse(log.replay([dir])) as WireHistory;
+    assert.equal(h.ticks.length, 11);
+    assert.equal(h.ticks[0]!.t, t - 10_000);
+    const [key, generation, alive, , values] = h.ticks.at(-1)!.w[0]!;
+    assert.equal(alive, 1);
+    const fields = h.layouts[`${key}/${generation}`]!;
+    const at = (label: string) => fields.findIndex((f) => f.label === label);
+    assert.equal(values[at('svc.hits')], 30, 'counters are kept as read');
+    const lat = values[at('svc.latency')];
+    assert.ok(isWireHistogram(lat));
+    assert.deepEqual([lat.count, lat.idx, lat.counts], [2, [0, 2], [1, 1]], 'a tick holds the observations since the one before');
+    assert.equal((h.last[key]![at('svc.latency')] as { count: number }).count, 60, 'last carries the whole histogram');
+    assert.equal(h.writers[key]!.pid, w.pid);
+
+    // A byte bound smaller than an hour's ticks: the oldest go, the memory stays under it.
+    const small = new HistoryLog({ keepMs: 3_600_000, maxBytes: 4096, intervalMs: 1000 });
+    for (let i = 0; i < 100; i++) small.record((t += 1000), tickWriters(poller.read()));
+    assert.ok(small.size <= 4096, `${small.size} bytes kept`);
+    assert.ok(small.length > 1 && small.length < 100, `${small.length} ticks kept`);
+    assert.equal((JSON.parse(small.replay([dir])) as WireHistory).ticks.length, small.length);
+  } finally {
+    poller.close();
+    await w.call('stop');
+    await w.end();
+  }
+});
+
+test('a page connecting to /api/stream gets the history first, then updates', async () => {
+  const dir = tempStatsDir();
+  const w = runScript(WRITER, { env: { STATS_DIR: dir } });
+  await w.ready;
+  const serve = await startServe(['--port', '0', '--path', dir]);
+  try {
+    await w.call('hit', 4);
+    // The server ticks from its start, page or not.
+    await new Promise((r) => setTimeout(r, 3500));
+    const { events } = await readEvents(`${serve.url}api/stream`, 2);
+    assert.equal(events[0]!.event, 'history');
+    const h = events[0]!.data as WireHistory;
+    assert.ok(h.ticks.length >= 3, `${h.ticks.length} ticks of history`);
+    assert.equal(h.keepMs, 3_600_000);
+    assert.ok(Object.values(h.writers).some((x) => x.pid === w.pid));
+    assert.equal(events[1]!.event, 'update');
+    assert.ok((events[1]!.data as WireUpdate).t > h.ticks.at(-1)!.t);
+  } finally {
+    await w.call('stop');
+    await w.end();
     await serve.stop();
   }
 });

@@ -117,3 +117,62 @@ export function bucketQuantile(
   }
   return null;
 }
+
+/**
+ * The part of a histogram added since `prev` (the same field's previous value):
+ * the counts and sum observed in between, with the lifetime min and max kept as
+ * bounds. The whole value when there is no previous one or the writer restarted
+ * (its count went down). Both the server's history and the page store
+ * histograms this way: a window's distribution is then the sum of its ticks'
+ * deltas, and a tick costs only the buckets that changed.
+ */
+export function histogramDelta(prev: WireValue | undefined, cur: WireHistogram): WireHistogram {
+  if (!isWireHistogram(prev) || prev.count > cur.count) return cur;
+  const idx: number[] = [];
+  const counts: number[] = [];
+  let j = 0;
+  for (let k = 0; k < cur.idx.length; k++) {
+    const b = cur.idx[k]!;
+    while (j < prev.idx.length && prev.idx[j]! < b) j++;
+    const before = j < prev.idx.length && prev.idx[j] === b ? prev.counts[j]! : 0;
+    const d = cur.counts[k]! - before;
+    if (d > 0) {
+      idx.push(b);
+      counts.push(d);
+    }
+  }
+  return { count: cur.count - prev.count, sum: cur.sum - prev.sum, min: cur.min, max: cur.max, idx, counts };
+}
+
+/** A writer's identity in the history (a WireWriter without what changes per tick). */
+export type WireWriterInfo = Omit<WireWriter, 'fields' | 'values' | 'generation' | 'alive' | 'state'>;
+
+/**
+ * One tick of history: per writer its key (see WireHistory.writers), layout
+ * generation, liveness (1 or 0), state, and values in that layout's order, with
+ * histograms as deltas from the writer's previous tick (histogramDelta).
+ */
+export interface WireTick {
+  readonly t: number;
+  readonly w: readonly (readonly [key: string, generation: number, alive: 0 | 1, state: string, values: readonly WireValue[]])[];
+}
+
+/**
+ * The `history` event, sent once to a page as it connects, before any update:
+ * the ticks the server kept, oldest first.
+ */
+export interface WireHistory {
+  /** Milliseconds between ticks. */
+  readonly intervalMs: number;
+  /** How far back the server keeps ticks (ms), memory allowing. */
+  readonly keepMs: number;
+  /** Identity of every writer in the ticks, by key. */
+  readonly writers: Readonly<Record<string, WireWriterInfo>>;
+  /** Field metadata by `key/generation`. */
+  readonly layouts: Readonly<Record<string, readonly WireField[]>>;
+  /** Each writer's values as last read (histograms whole), in its last tick's layout. */
+  readonly last: Readonly<Record<string, readonly WireValue[]>>;
+  /** The stats paths served. */
+  readonly paths: readonly string[];
+  readonly ticks: readonly WireTick[];
+}

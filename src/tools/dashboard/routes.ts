@@ -2,7 +2,8 @@
  * The live dashboard, mounted on the `mmstats serve` server: `/` (the page),
  * `/dashboard/*` (its bundled script and styles, built by
  * scripts/build-dashboard.js into dist/dashboard/) and `/api/stream` (Server-Sent
- * Events, one `update` per tick, see protocol.ts).
+ * Events: the kept `history` once, then one `update` per tick, see protocol.ts
+ * and history.ts).
  *
  * Everything is served locally; the page's Content-Security-Policy allows only
  * its own script and styles, so even a bug in the page could not load markup
@@ -12,7 +13,8 @@ import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FilePoller, UpdateEncoder, type ReadResult } from './stream.js';
+import { HistoryLog } from './history.js';
+import { FilePoller, UpdateEncoder, tickWriters, type ReadResult, type TickWriter } from './stream.js';
 
 /** A route handler, as the server calls it (its third argument, the route context, is not needed). */
 export type DashboardHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -28,6 +30,8 @@ export interface DashboardHost {
   readonly paths?: readonly string[];
   /** The server's store; its `readAll()` (snapshots and errors, cached briefly) is read each tick. */
   readonly store?: unknown;
+  /** The node:http server: its `close` event stops the dashboard's ticks. */
+  readonly server?: { once(event: 'close', listener: () => void): unknown };
 }
 
 /** Options of the dashboard. */
@@ -36,7 +40,16 @@ export interface DashboardOptions {
   readonly intervalMs?: number;
   /** Where the built assets are (default: dist/dashboard beside this module's build). */
   readonly assetsDir?: string;
+  /** How far back the server keeps ticks for pages that open later, in ms (default an hour; 0: none). */
+  readonly historyMs?: number;
+  /** Bytes the kept ticks may take at most (default 32 MiB); the oldest go first past it. */
+  readonly historyBytes?: number;
 }
+
+/** Default history: an hour. */
+export const DEFAULT_HISTORY_MS = 3_600_000;
+/** Default bound of the history's memory: 32 MiB. */
+export const DEFAULT_HISTORY_BYTES = 32 * 1024 * 1024;
 
 /** The directory scripts/build-dashboard.js writes to: dist/dashboard. */
 export const DEFAULT_ASSETS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'dashboard');
@@ -103,52 +116,84 @@ function tickSource(host: DashboardHost): TickSource {
   return new FilePoller(host.paths ?? []);
 }
 
+interface Client {
+  readonly res: ServerResponse;
+  readonly encoder: UpdateEncoder;
+}
+
 /**
  * One shared tick for every open stream: the files are read once per tick,
- * whatever the number of pages watching.
+ * whatever the number of pages watching. With a history, the tick runs from the
+ * moment the dashboard is mounted (so a page opened later sees the past), else
+ * only while a page is open.
  */
 class Broadcaster {
-  private readonly clients = new Set<{ res: ServerResponse; encoder: UpdateEncoder }>();
+  private readonly clients = new Set<Client>();
   private timer: NodeJS.Timeout | undefined;
   private source: TickSource | undefined;
+  readonly history: HistoryLog | undefined;
 
   constructor(
     private readonly host: DashboardHost,
     private readonly intervalMs: number,
-  ) {}
+    history: { keepMs: number; maxBytes: number },
+  ) {
+    if (history.keepMs > 0 && history.maxBytes > 0) {
+      this.history = new HistoryLog({ ...history, intervalMs });
+      this.start();
+      // The server's own close ends the ticks (and the readers they hold).
+      host.server?.once('close', () => this.stop());
+    }
+  }
 
   add(res: ServerResponse): void {
-    const client = { res, encoder: new UpdateEncoder() };
+    const client: Client = { res, encoder: new UpdateEncoder() };
     this.clients.add(client);
     res.on('close', () => {
       this.clients.delete(client);
-      if (this.clients.size === 0) this.stop();
+      if (this.clients.size === 0 && !this.history) this.stop();
     });
-    // The first update goes out at once, so the page fills without waiting a tick.
-    this.send(this.read(), [client]);
-    if (!this.timer) {
-      this.timer = setInterval(() => this.send(this.read(), [...this.clients]), this.intervalMs);
-      this.timer.unref();
+    if (this.history && this.history.length > 0) {
+      // The past at once; the next tick brings the present.
+      res.write(`event: history\ndata: ${this.history.replay(this.host.paths ?? [])}\n\n`);
+    } else {
+      // The first update goes out at once, so the page fills without waiting a tick.
+      this.send(this.read(), [client]);
     }
+    this.start();
   }
 
-  private read(): { t: number; result: ReadResult } {
+  private start(): void {
+    if (this.timer) return;
+    const tick = () => {
+      const read = this.read();
+      this.history?.record(read.t, read.writers);
+      this.send(read, this.clients);
+    };
+    if (this.history) tick();
+    this.timer = setInterval(tick, this.intervalMs);
+    this.timer.unref();
+  }
+
+  private read(): { t: number; writers: TickWriter[] } {
     this.source ??= tickSource(this.host);
     const t = Date.now();
+    let result: ReadResult;
     try {
-      return { t, result: this.source.read() };
+      result = this.source.read();
     } catch (err) {
       // A failure of the whole read (not of one file) shows as one error row.
-      return { t, result: { snapshots: [], errors: [{ path: (this.host.paths ?? []).join(', '), error: err as Error }] } };
+      result = { snapshots: [], errors: [{ path: (this.host.paths ?? []).join(', '), error: err as Error }] };
     }
+    return { t, writers: tickWriters(result) };
   }
 
-  private send(tick: { t: number; result: ReadResult }, clients: Iterable<{ res: ServerResponse; encoder: UpdateEncoder }>): void {
+  private send(tick: { t: number; writers: readonly TickWriter[] }, clients: Iterable<Client>): void {
     for (const c of clients) {
       if (c.res.writableEnded || c.res.destroyed) continue;
       // A page that does not keep up skips ticks rather than piling them up in memory.
       if (c.res.writableLength > MAX_BUFFERED) continue;
-      const update = c.encoder.encode(tick.t, this.host.paths ?? [], tick.result);
+      const update = c.encoder.encodeTick(tick.t, this.host.paths ?? [], tick.writers);
       c.res.write(`event: update\ndata: ${JSON.stringify(update)}\n\n`);
     }
   }
@@ -182,11 +227,16 @@ function pathnameOf(req: IncomingMessage): string {
 
 /**
  * Mount the dashboard on a server: `GET /` (the page), `GET /dashboard/<asset>`
- * and `GET /api/stream` (Server-Sent Events, an `update` at least once a second).
+ * and `GET /api/stream` (Server-Sent Events: the history, then an `update` at
+ * least once a second). With a history (the default) the files are read once a
+ * tick from now on, so that a page opened later sees the past hour.
  */
 export function mountDashboard(host: DashboardHost, options: DashboardOptions = {}): void {
   const assets = loadAssets(options.assetsDir ?? DEFAULT_ASSETS_DIR);
-  const broadcaster = new Broadcaster(host, Math.max(100, options.intervalMs ?? 1000));
+  const broadcaster = new Broadcaster(host, Math.max(100, options.intervalMs ?? 1000), {
+    keepMs: options.historyMs ?? DEFAULT_HISTORY_MS,
+    maxBytes: options.historyBytes ?? DEFAULT_HISTORY_BYTES,
+  });
   const missing = 'the dashboard is not built: run `npm run build` (scripts/build-dashboard.js writes dist/dashboard/)';
 
   const serveAsset = (name: string, res: ServerResponse, head: boolean) => {

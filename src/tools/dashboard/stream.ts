@@ -60,24 +60,24 @@ function wireField(f: FieldValue): WireField {
   return base;
 }
 
-/**
- * Encodes ticks for one connection: field metadata goes out the first time a
- * writer is seen and again only when its layout generation changes.
- */
-export class UpdateEncoder {
-  private readonly sent = new Map<string, number>();
+/** One writer of a tick, with its whole field metadata (each connection decides whether to send it). */
+export interface TickWriter {
+  readonly wire: WireWriter;
+  /**
+   * False when a histogram was read as null (busy): its bounds are missing from
+   * the metadata, which must then be sent again next tick.
+   */
+  readonly metaComplete: boolean;
+}
 
-  encode(t: number, paths: readonly string[], read: ReadResult): WireUpdate {
-    const writers: WireWriter[] = [];
-    const seen = new Set<string>();
-    for (const s of read.snapshots) {
-      const id = writerId(s);
-      seen.add(id);
-      const sendMeta = this.sent.get(id) !== s.generation;
-      // A histogram read as null (busy) has no bounds to send yet: send the metadata again next tick.
-      if (sendMeta && !s.fields.some((f) => f.type === 'histogram' && f.value === null)) this.sent.set(id, s.generation);
-      writers.push({
-        id,
+/** Turn one read into wire writers, once per tick whatever the number of pages. */
+export function tickWriters(read: ReadResult): TickWriter[] {
+  const out: TickWriter[] = [];
+  for (const s of read.snapshots) {
+    out.push({
+      metaComplete: !s.fields.some((f) => f.type === 'histogram' && f.value === null),
+      wire: {
+        id: writerId(s),
         file: path.basename(s.path),
         cmd: commandOf(s),
         pid: s.writer.pid,
@@ -87,18 +87,19 @@ export class UpdateEncoder {
         state: s.writer.state,
         createdMs: s.writer.createdMs,
         generation: s.generation,
-        ...(sendMeta ? { fields: s.fields.map(wireField) } : {}),
+        fields: s.fields.map(wireField),
         values: s.fields.map((f) => wireValue(f.value)),
-      });
-    }
-    for (const e of read.errors) {
-      const id = `${e.path}#error`;
-      seen.add(id);
-      const code = e.error instanceof MmstatsError ? `${e.error.code}: ` : '';
-      // The row names the file already: keep the message to the reason.
-      const message = e.error.message.startsWith(`${e.path}: `) ? e.error.message.slice(e.path.length + 2) : e.error.message;
-      writers.push({
-        id,
+      },
+    });
+  }
+  for (const e of read.errors) {
+    const code = e.error instanceof MmstatsError ? `${e.error.code}: ` : '';
+    // The row names the file already: keep the message to the reason.
+    const message = e.error.message.startsWith(`${e.path}: `) ? e.error.message.slice(e.path.length + 2) : e.error.message;
+    out.push({
+      metaComplete: true,
+      wire: {
+        id: `${e.path}#error`,
         file: path.basename(e.path),
         cmd: '',
         pid: 0,
@@ -110,7 +111,42 @@ export class UpdateEncoder {
         generation: 0,
         error: code + message,
         values: [],
-      });
+      },
+    });
+  }
+  return out;
+}
+
+/**
+ * Encodes ticks for one connection: field metadata goes out the first time a
+ * writer is seen and again only when its layout generation changes.
+ */
+export class UpdateEncoder {
+  private readonly sent = new Map<string, number>();
+
+  /** Encode a read (tickWriters of it). */
+  encode(t: number, paths: readonly string[], read: ReadResult): WireUpdate {
+    return this.encodeTick(t, paths, tickWriters(read));
+  }
+
+  /** Encode a tick already turned into wire writers. */
+  encodeTick(t: number, paths: readonly string[], tick: readonly TickWriter[]): WireUpdate {
+    const writers: WireWriter[] = [];
+    const seen = new Set<string>();
+    for (const { wire, metaComplete } of tick) {
+      seen.add(wire.id);
+      if (wire.error) {
+        writers.push(wire);
+        continue;
+      }
+      const sendMeta = this.sent.get(wire.id) !== wire.generation;
+      if (sendMeta && metaComplete) this.sent.set(wire.id, wire.generation);
+      if (sendMeta) writers.push(wire);
+      else {
+        const values: { -readonly [K in keyof WireWriter]?: WireWriter[K] } = { ...wire };
+        delete values.fields;
+        writers.push(values as WireWriter);
+      }
     }
     for (const id of this.sent.keys()) if (!seen.has(id)) this.sent.delete(id);
     return { t, paths, writers };

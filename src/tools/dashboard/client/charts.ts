@@ -1,12 +1,13 @@
 /**
- * Live charts with uPlot: one card per field label, over the writers in view.
- * Counters are drawn as rates, gauges as values (one line per writer),
- * histograms and timers as percentile lines of their merged buckets.
+ * Live charts with uPlot: one card per field label, over the writers in view,
+ * in collapsible sections. Counters are drawn as rates, gauges as values (one
+ * line per writer), histograms and timers as percentile lines of their merged
+ * buckets. Cards of a closed section are not drawn at all.
  */
 import uPlot from 'uplot';
 import { isWireHistogram, type WireField } from '../protocol.js';
-import { h, setText } from './dom.js';
-import { formatNumber, formatWithUnit } from './format.js';
+import { h, setText, toggle } from './dom.js';
+import { axisIncrements, axisTicks, formatRate, formatWithUnit, isTimeUnit } from '../format.js';
 import { numbers, rates, windowQuantiles, type History, type WriterState } from './state.js';
 
 const PALETTE = ['#2563eb', '#16a34a', '#db2777', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626', '#4b5563', '#65a30d'];
@@ -15,6 +16,7 @@ const QUANTILES = [
   { q: 0.9, name: 'p90', color: '#ea580c' },
   { q: 0.99, name: 'p99', color: '#dc2626' },
 ];
+const PLOT_HEIGHT = 160;
 
 /** A short name for a writer in a legend. */
 export function writerLabel(w: WriterState['writer']): string {
@@ -25,65 +27,134 @@ type Mode = 'rate' | 'value' | 'quantiles';
 
 /** Writers drawn as their own lines; more are drawn as one sum. */
 const MAX_LINES = 8;
-const SCALED_UNITS = new Set(['seconds', 's', 'bytes']);
+
+/** A section of charts as the page wants it. */
+export interface SectionSpec {
+  readonly key: string;
+  readonly title: string;
+  /** Field labels, in order. */
+  readonly labels: readonly string[];
+  readonly open: boolean;
+}
+
+/** What the charts tell the page. */
+export interface ChartEvents {
+  /** The user pinned or unpinned a chart. */
+  pin(label: string): void;
+  /** The user opened or closed a section. */
+  toggled(section: string, open: boolean): void;
+  isPinned(label: string): boolean;
+}
 
 interface Card {
   readonly el: HTMLElement;
   readonly plotEl: HTMLElement;
   readonly summary: HTMLElement;
+  readonly pin: HTMLButtonElement;
   plot: uPlot | undefined;
   /** What the current plot was built for: rebuilt when it changes. */
   shape: string;
 }
 
-/** The chart cards of the page, keyed by field label. */
+interface SectionEl {
+  readonly el: HTMLDetailsElement;
+  readonly count: HTMLElement;
+  readonly grid: HTMLElement;
+}
+
+/** The chart sections and cards of the page. */
 export class Charts {
   private readonly cards = new Map<string, Card>();
+  private readonly sections = new Map<string, SectionEl>();
 
-  constructor(private readonly container: HTMLElement) {
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly events: ChartEvents,
+  ) {
     // uPlot draws at a fixed size: follow the container's width.
     new ResizeObserver(() => this.resize()).observe(container);
   }
 
-  /** Draw `labels` over `writers` (the writers in view); other cards go. */
-  update(history: History, labels: readonly string[], writers: readonly WriterState[]): void {
-    const keep = new Set(labels);
+  /** Draw `sections` over `writers` (the writers in view) from point `from` on; other cards and sections go. */
+  update(history: History, sections: readonly SectionSpec[], writers: readonly WriterState[], from: number): void {
+    const keepSections = new Set(sections.map((s) => s.key));
+    for (const [key, s] of this.sections) {
+      if (!keepSections.has(key)) {
+        s.el.remove();
+        this.sections.delete(key);
+      }
+    }
+    const drawn = new Set<string>();
+    sections.forEach((spec, i) => {
+      let s = this.sections.get(spec.key);
+      if (!s) s = this.makeSection(spec);
+      if (this.container.children[i] !== s.el) this.container.insertBefore(s.el, this.container.children[i] ?? null);
+      if (s.el.open !== spec.open) s.el.open = spec.open;
+      setText(s.count, `${spec.labels.length} chart${spec.labels.length === 1 ? '' : 's'}${spec.open ? '' : ', closed'}`);
+      if (!spec.open) return;
+      let at = 0;
+      for (const label of spec.labels) {
+        const withField = writers.filter((w) => w.index.has(label));
+        if (withField.length === 0) continue;
+        const first = withField[0]!;
+        const meta = first.fields[first.index.get(label)!]!;
+        const card = this.cards.get(label) ?? this.makeCard(label, meta);
+        // Keep the cards in the order of the section's labels.
+        if (s.grid.children[at] !== card.el) s.grid.insertBefore(card.el, s.grid.children[at] ?? null);
+        at++;
+        drawn.add(label);
+        const pinned = this.events.isPinned(label);
+        toggle(card.pin, 'on', pinned);
+        card.pin.setAttribute('aria-pressed', String(pinned));
+        setText(card.pin, pinned ? '★' : '☆');
+        this.draw(card, history, meta, withField, from);
+      }
+    });
     for (const [label, card] of this.cards) {
-      if (!keep.has(label)) {
+      if (!drawn.has(label)) {
         card.plot?.destroy();
         card.el.remove();
         this.cards.delete(label);
       }
     }
-    labels.forEach((label, i) => {
-      const withField = writers.filter((w) => w.index.has(label));
-      if (withField.length === 0) return;
-      const first = withField[0]!;
-      const meta = first.fields[first.index.get(label)!]!;
-      let card = this.cards.get(label);
-      if (!card) card = this.makeCard(label, meta);
-      // Keep the cards in the order of `labels`.
-      if (this.container.children[i] !== card.el) this.container.insertBefore(card.el, this.container.children[i] ?? null);
-      this.draw(card, history, meta, withField);
-    });
+  }
+
+  private makeSection(spec: SectionSpec): SectionEl {
+    const count = h('span', { class: 'muted section-count' });
+    const grid = h('div', { class: 'charts' });
+    const el = h(
+      'details',
+      { class: 'section', data: { section: spec.key } },
+      h('summary', {}, h('span', { text: spec.title }), count),
+      grid,
+    );
+    el.open = spec.open;
+    el.addEventListener('toggle', () => this.events.toggled(spec.key, el.open));
+    const s = { el, count, grid };
+    this.sections.set(spec.key, s);
+    return s;
   }
 
   private makeCard(label: string, meta: WireField): Card {
     const summary = h('span', { class: 'card-summary' });
     const plotEl = h('div', { class: 'card-plot' });
+    const pin = h('button', { class: 'pin', title: 'Pin this chart to the top (kept in this browser)', text: '☆' });
+    pin.type = 'button';
+    pin.setAttribute('aria-label', `pin ${label}`);
+    pin.addEventListener('click', () => this.events.pin(label));
     const el = h(
       'article',
       { class: 'card', data: { label } },
-      h('header', {}, h('h3', { text: label, title: meta.help || label }), summary),
+      h('header', {}, h('h3', { text: label, title: meta.help || label }), summary, pin),
       meta.help ? h('p', { class: 'card-help', text: meta.help }) : null,
       plotEl,
     );
-    const card: Card = { el, plotEl, summary, plot: undefined, shape: '' };
+    const card: Card = { el, plotEl, summary, pin, plot: undefined, shape: '' };
     this.cards.set(label, card);
     return card;
   }
 
-  private draw(card: Card, history: History, meta: WireField, writers: readonly WriterState[]): void {
+  private draw(card: Card, history: History, meta: WireField, writers: readonly WriterState[], from: number): void {
     const sample = writers[0]!.values[writers[0]!.index.get(meta.label)!];
     const mode: Mode = isWireHistogram(sample) ? 'quantiles' : meta.kind === 'counter' ? 'rate' : 'value';
     const times = history.times;
@@ -96,12 +167,13 @@ export class Charts {
       colors = QUANTILES.map((q) => q.color);
       ys = windowQuantiles(
         meta.le ?? [],
+        from,
         times.length,
         writers.map(seriesOf),
         QUANTILES.map((q) => q.q),
       );
     } else {
-      const perWriter = writers.map((w) => (mode === 'rate' ? rates(meta, times, seriesOf(w)) : numbers(meta, seriesOf(w))));
+      const perWriter = writers.map((w) => (mode === 'rate' ? rates(meta, times, seriesOf(w), from) : numbers(meta, seriesOf(w), from)));
       if (writers.length <= MAX_LINES) {
         names = writers.map((w) => writerLabel(w.writer));
         colors = writers.map((_, i) => PALETTE[i % PALETTE.length]!);
@@ -112,37 +184,41 @@ export class Charts {
         const counted = perWriter.filter((_, k) => mode === 'rate' || writers[k]!.writer.alive);
         names = [`Σ ${counted.length} writers`];
         colors = [PALETTE[0]!];
-        ys = [times.map((_, i) => sumAt(counted, i))];
+        ys = [perWriter[0]!.map((_, i) => sumAt(counted, i))];
       }
     }
-    const rateUnit = meta.unit ? `${meta.unit}/s` : 'per s';
-    setText(card.summary, summarize(mode, ys, rateUnit, meta.unit));
+    // A rate of seconds (CPU time) per second is a plain number: cores busy.
+    const axisUnit = mode === 'rate' && isTimeUnit(meta.unit) ? '' : meta.unit;
+    const fmt = (v: number | null) =>
+      v === null || v === undefined ? '–' : mode === 'rate' ? formatRate(v, meta.unit) : formatWithUnit(v, meta.unit);
+    setText(card.summary, summarize(mode, ys, fmt));
+    card.el.dataset.points = String(times.length - from);
     const shape = `${mode}|${names.join(',')}`;
-    const data = [times.slice(), ...ys] as uPlot.AlignedData;
+    const data = [times.slice(from), ...ys] as uPlot.AlignedData;
     if (card.plot && card.shape === shape) {
       card.plot.setData(data);
+      showLatest(card.plot);
       return;
     }
     card.plot?.destroy();
     card.shape = shape;
-    const valueUnit = mode === 'rate' ? '' : meta.unit;
-    const fmt = (v: number | null) => (v === null ? '–' : formatWithUnit(v, valueUnit));
+    const tickStyle = { stroke: '#6b7280', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' } };
+    const incrs = axisIncrements(axisUnit);
     card.plot = new uPlot(
       {
         width: Math.max(200, card.plotEl.clientWidth || 360),
-        height: 160,
+        height: PLOT_HEIGHT,
         cursor: { drag: { x: false, y: false } },
         legend: { show: true, live: true },
         scales: { x: { time: true }, y: { range: (_u, min, max) => yRange(min, max) } },
         axes: [
-          { stroke: '#6b7280', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' } },
+          // Clock times only (the date would be cut at the left edge): minutes, or seconds when the ticks need them.
+          { ...tickStyle, values: (_u, splits) => clockTicks(splits) },
           {
-            stroke: '#6b7280',
-            grid: { stroke: '#eef0f3' },
-            ticks: { stroke: '#e5e7eb' },
-            size: 64,
-            // Axis ticks stay short: a unit only where it rescales (seconds to ms, bytes to KiB).
-            values: (_u, splits) => splits.map((v) => (SCALED_UNITS.has(valueUnit) ? formatWithUnit(v, valueUnit) : formatNumber(v))),
+            ...tickStyle,
+            ...(incrs ? { incrs } : {}),
+            size: axisWidth,
+            values: (_u, splits) => axisTicks(splits, axisUnit),
           },
         ],
         series: [
@@ -156,35 +232,72 @@ export class Charts {
             value: (_u: uPlot, v: number | null) => fmt(v),
           })),
         ],
+        // Away from the plot, the legend shows the latest values rather than dashes.
+        hooks: { setCursor: [(u) => u.cursor.idx == null && showLatest(u)] },
       },
       data,
       card.plotEl,
     );
+    showLatest(card.plot);
   }
 
   private resize(): void {
     for (const card of this.cards.values()) {
       const width = card.plotEl.clientWidth;
-      if (card.plot && width > 0 && Math.abs(card.plot.width - width) > 2) card.plot.setSize({ width, height: 160 });
+      if (card.plot && width > 0 && Math.abs(card.plot.width - width) > 2) card.plot.setSize({ width, height: PLOT_HEIGHT });
+    }
+  }
+}
+
+function clockTicks(splits: readonly number[]): string[] {
+  const seconds = splits.some((s) => s % 60 !== 0);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return splits.map((s) => {
+    const d = new Date(s * 1000);
+    return `${two(d.getHours())}:${two(d.getMinutes())}${seconds ? `:${two(d.getSeconds())}` : ''}`;
+  });
+}
+
+/** The y axis as wide as its longest tick label, so no digit is clipped. */
+function axisWidth(u: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number {
+  const axis = u.axes[axisIdx]!;
+  // uPlot sizes axes in a few passes: keep the first pass's answer to converge.
+  if (cycleNum > 1) return (axis as unknown as { _size: number })._size;
+  let width = (axis.ticks?.size ?? 10) + (axis.gap ?? 5);
+  const longest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), '');
+  if (longest) {
+    u.ctx.font = (axis as unknown as { font: [string] }).font[0];
+    width += u.ctx.measureText(longest).width / devicePixelRatio;
+  }
+  return Math.ceil(width) + 2;
+}
+
+/** The legend at the last point where any line has a value, unless the cursor is on the plot. */
+function showLatest(u: uPlot): void {
+  if (u.cursor.idx != null) return;
+  const n = u.data[0].length;
+  for (let i = n - 1; i >= 0; i--) {
+    if (u.data.some((ys, k) => k > 0 && ys[i] != null)) {
+      u.setLegend({ idx: i }, false);
+      return;
     }
   }
 }
 
 /** The line shown beside a chart's title: the latest total rate, value or p99. */
-function summarize(mode: Mode, ys: readonly (number | null)[][], rateUnit: string, unit: string): string {
+function summarize(mode: Mode, ys: readonly (number | null)[][], fmt: (v: number | null) => string): string {
   const last = (arr: readonly (number | null)[]) => {
     for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null && arr[i] !== undefined) return arr[i]!;
     return null;
   };
   if (mode === 'quantiles') {
     const p99 = last(ys[2] ?? []);
-    return p99 === null ? 'no recent observations' : `p99 ${formatWithUnit(p99, unit)}`;
+    return p99 === null ? 'no recent observations' : `p99 ${fmt(p99)}`;
   }
   const latest = ys.map(last).filter((v): v is number => v !== null);
   if (latest.length === 0) return '–';
   const total = latest.reduce((a, b) => a + b, 0);
-  if (mode === 'rate') return `${formatWithUnit(total, '')} ${rateUnit}`;
-  return latest.length > 1 ? `Σ ${formatWithUnit(total, unit)}` : formatWithUnit(total, unit);
+  return latest.length > 1 && mode === 'value' ? `Σ ${fmt(total)}` : fmt(total);
 }
 
 /** The sum of the series that have a value at `i` (null when none has). */
@@ -202,5 +315,6 @@ function yRange(min: number | null, max: number | null): [number, number] {
   if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
   const lo = min >= 0 ? 0 : min * 1.1;
   const hi = max <= 0 ? 0 : max * 1.1;
-  return hi === lo ? [lo - 1, hi + 1] : [lo, hi];
+  // All zero: 0 to 1, not -1 to 1.
+  return hi === lo ? (lo === 0 ? [0, 1] : [lo - 1, hi + 1]) : [lo, hi];
 }

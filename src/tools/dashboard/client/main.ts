@@ -3,25 +3,68 @@
  * charts and the fields table in step with it. Every text from a stats file is
  * set with textContent (see dom.ts).
  */
-import type { WireField, WireUpdate } from '../protocol.js';
-import { Charts } from './charts.js';
+import type { WireField, WireHistory, WireUpdate } from '../protocol.js';
+import { Charts, type SectionSpec } from './charts.js';
 import { h, setText, toggle } from './dom.js';
-import { formatValue, isPlottable } from './format.js';
-import { History, type WriterState } from './state.js';
+import { formatValue, isPlottable } from '../format.js';
+import { History, isActive, type WriterState } from './state.js';
 
-/** More charts than this is noise: the page asks for a narrower filter. */
-const MAX_CHARTS = 24;
+/**
+ * Sections open by themselves while the charts they hold stay within this
+ * count; later ones start closed (a closed section draws nothing) and the
+ * page says how many charts they hold. Opening one draws it, whatever the count.
+ */
+const AUTO_OPEN_CHARTS = 60;
 /** Writers whose fields the table lists at once. */
 const MAX_GROUPS = 40;
+/** The time ranges the page offers, in seconds. */
+const RANGES: Readonly<Record<string, number>> = { '5m': 300, '15m': 900, '1h': 3600 };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
+// ---- Pins and open or closed sections: kept in this browser.
+const PINS_KEY = 'mmstats.pins';
+const SECTIONS_KEY = 'mmstats.sections';
+function load<T>(key: string, fallback: T): T {
+  try {
+    const v = JSON.parse(localStorage.getItem(key) ?? 'null') as T | null;
+    return v ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+function save(key: string, v: unknown): void {
+  try {
+    localStorage.setItem(key, JSON.stringify(v));
+  } catch {
+    // Storage full or refused: the choice lasts until the page closes.
+  }
+}
+const pins = new Set<string>(load<string[]>(PINS_KEY, []));
+const sectionChoice = new Map<string, boolean>(Object.entries(load<Record<string, boolean>>(SECTIONS_KEY, {})));
+
 const state = new History();
-const charts = new Charts($('charts'));
+const charts = new Charts($('charts'), {
+  isPinned: (label) => pins.has(label),
+  pin(label) {
+    if (!pins.delete(label)) pins.add(label);
+    save(PINS_KEY, [...pins]);
+    render(false);
+  },
+  toggled(section, open) {
+    if (sectionChoice.get(section) === open || (!sectionChoice.has(section) && lastOpen.get(section) === open)) return;
+    sectionChoice.set(section, open);
+    save(SECTIONS_KEY, Object.fromEntries(sectionChoice));
+    render(false);
+  },
+});
+/** Whether each section was open at the last render (to tell a user's toggle from the page's own). */
+const lastOpen = new Map<string, boolean>();
 const ui = {
   status: $('status'),
   paths: $('paths'),
   filter: $<HTMLInputElement>('filter'),
+  range: $<HTMLSelectElement>('range'),
   showStatic: $<HTMLInputElement>('show-static'),
   writerList: $<HTMLUListElement>('writer-list'),
   writerSummary: $('writer-summary'),
@@ -41,12 +84,14 @@ function readHash(): void {
   ui.filter.value = params.get('filter') ?? '';
   selected = params.get('writer') ?? undefined;
   ui.showStatic.checked = params.get('static') === '1';
+  ui.range.value = RANGES[params.get('range') ?? ''] ? params.get('range')! : '5m';
 }
 function writeHash(): void {
   const params = new URLSearchParams();
   if (ui.filter.value) params.set('filter', ui.filter.value);
   if (selected) params.set('writer', selected);
   if (ui.showStatic.checked) params.set('static', '1');
+  if (ui.range.value !== '5m') params.set('range', ui.range.value);
   const hash = params.toString();
   window.history.replaceState(null, '', hash ? `#${hash}` : location.pathname);
 }
@@ -214,12 +259,67 @@ function updateValues(): void {
   }
 }
 
-// ---- Charts.
-function chartLabels(writers: readonly WriterState[]): { labels: string[]; total: number } {
-  const set = new Set<string>();
-  for (const s of writers) s.fields.forEach((f, i) => matches(f) && isPlottable(f, s.values[i]) && set.add(f.label));
-  const all = [...set].sort();
-  return { labels: all.slice(0, MAX_CHARTS), total: all.length };
+// ---- Charts, in sections: pinned first, then the program's own fields, then HTTP, then the runtime's.
+/** The section of a label: its first word, two for the runtime's (`nodejs.heap`), and the order of sections. */
+function sectionOf(label: string): { key: string; rank: number } {
+  const words = label.split('.');
+  if (words.length === 1) return { key: '', rank: 0 };
+  const first = words[0]!;
+  if (first === 'http') return { key: 'http', rank: 1 };
+  if (first === 'nodejs') return { key: words.slice(0, 2).join('.'), rank: 2 + Math.max(0, RUNTIME_ORDER.indexOf(words[1]!)) / 10 };
+  if (first === 'sys') return { key: 'sys', rank: 3 };
+  return { key: first, rank: 0 };
+}
+/** Runtime sections by what an operator looks at first: CPU and memory, the event loop, the heap... */
+const RUNTIME_ORDER = ['process', 'eventloop', 'heap', 'gc', 'active'];
+
+/** Points of the time axis in the chosen range: the first index shown. */
+function rangeStart(): number {
+  const seconds = RANGES[ui.range.value] ?? 300;
+  const times = state.times;
+  const since = (times[times.length - 1] ?? 0) - seconds;
+  let i = times.length;
+  while (i > 0 && times[i - 1]! >= since) i--;
+  return i;
+}
+
+function chartSections(writers: readonly WriterState[], from: number): { sections: SectionSpec[]; matched: number; closedCharts: number } {
+  const meta = new Map<string, WireField>();
+  const active = new Set<string>();
+  for (const s of writers) {
+    s.fields.forEach((f, i) => {
+      if (!matches(f) || !isPlottable(f, s.values[i])) return;
+      meta.set(f.label, f);
+      if (!active.has(f.label) && isActive(f, s.history.get(f.label) ?? [], from)) active.add(f.label);
+    });
+  }
+  // Within a section, charts that show something come first; all-zero ones after.
+  const order = (a: string, b: string) => Number(active.has(b)) - Number(active.has(a)) || a.localeCompare(b);
+  const groups = new Map<string, { rank: number; labels: string[] }>();
+  const pinned: string[] = [];
+  for (const label of meta.keys()) {
+    if (pins.has(label)) {
+      pinned.push(label);
+      continue;
+    }
+    const { key, rank } = sectionOf(label);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { rank, labels: [] }));
+    g.labels.push(label);
+  }
+  const sections: SectionSpec[] = [];
+  if (pinned.length > 0) sections.push({ key: '★', title: 'Pinned', labels: pinned.sort(order), open: sectionChoice.get('★') ?? true });
+  let budget = AUTO_OPEN_CHARTS - pinned.length;
+  let closedCharts = 0;
+  const sorted = [...groups].sort(([ka, a], [kb, b]) => a.rank - b.rank || ka.localeCompare(kb));
+  for (const [key, g] of sorted) {
+    const open = sectionChoice.get(key) ?? g.labels.length <= budget;
+    if (open) budget -= g.labels.length;
+    else closedCharts += g.labels.length;
+    sections.push({ key, title: key === '' ? 'other fields' : key === 'http' ? 'http · HTTP' : key, labels: g.labels.sort(order), open });
+  }
+  for (const sp of sections) lastOpen.set(sp.key, sp.open);
+  return { sections, matched: meta.size, closedCharts };
 }
 
 // ---- The whole page.
@@ -228,9 +328,20 @@ function render(structural: boolean): void {
   const writers = inView();
   if (structural) rebuildFields(writers);
   updateValues();
-  const { labels, total } = chartLabels(writers);
-  charts.update(state, labels, writers);
-  setText(ui.chartNote, total > labels.length ? `Showing ${labels.length} of ${total} charts: narrow the filter to see the rest.` : '');
+  const from = rangeStart();
+  const { sections, matched, closedCharts } = chartSections(writers, from);
+  charts.update(state, sections, writers, from);
+  const filter = ui.filter.value.trim();
+  const nothing = filter !== '' && fieldRows.length === 0 && matched === 0 && state.writers.size > 0;
+  setText(
+    ui.chartNote,
+    nothing
+      ? `No field matches “${filter}”${selected ? ' in the writer in focus' : ''}: the filter keeps labels that start with it.`
+      : closedCharts > 0
+        ? `${closedCharts} more chart${closedCharts === 1 ? ' is' : 's are'} in closed sections: open a section to draw its charts.`
+        : '',
+  );
+  toggle(ui.chartNote, 'warning', nothing);
   const sel = selected ? state.writers.get(selected)?.writer : undefined;
   setText(ui.scope, sel ? `${shortCommand(sel.cmd) || sel.file}, pid ${sel.pid}${sel.tid ? ` thread ${sel.tid}` : ''}` : 'all writers');
   const none = state.writers.size === 0;
@@ -251,6 +362,15 @@ function connect(): void {
   source.addEventListener('error', () => {
     toggle(ui.status, 'down', true);
     setText(ui.status, 'reconnecting…');
+  });
+  source.addEventListener('history', (e) => {
+    try {
+      state.applyHistory(JSON.parse((e as MessageEvent<string>).data) as WireHistory);
+    } catch {
+      return;
+    }
+    lastUpdate = Date.now();
+    render(true);
   });
   source.addEventListener('update', (e) => {
     let update: WireUpdate;
@@ -276,7 +396,7 @@ setInterval(() => {
 }, 1000);
 
 readHash();
-for (const input of [ui.filter, ui.showStatic]) {
+for (const input of [ui.filter, ui.showStatic, ui.range]) {
   input.addEventListener('input', () => {
     writeHash();
     render(true);

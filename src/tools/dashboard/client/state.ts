@@ -1,14 +1,26 @@
 /**
  * What the page remembers: the writers of the last update with their field
  * metadata, and a bounded history of every value on one shared time axis, from
- * which the charts derive rates and windowed percentiles.
+ * which the charts derive rates and windowed percentiles. The history starts
+ * with what the server kept (the `history` event) and grows with each update.
+ * Histograms are kept as deltas from the writer's previous point, as the server
+ * keeps them: a window's distribution is the sum of its points.
  */
-import { bucketQuantile, isWireHistogram, type WireField, type WireUpdate, type WireValue, type WireWriter } from '../protocol.js';
-import { numeric } from './format.js';
+import {
+  bucketQuantile,
+  histogramDelta,
+  isWireHistogram,
+  type WireField,
+  type WireHistory,
+  type WireUpdate,
+  type WireValue,
+  type WireWriter,
+} from '../protocol.js';
+import { numeric } from '../format.js';
 
-/** Points kept per series: five minutes at one update a second. */
-export const MAX_POINTS = 300;
-/** Updates a percentile window spans. */
+/** Points kept per series when the server keeps no history: an hour at one update a second. */
+export const DEFAULT_MAX_POINTS = 3600;
+/** Points a percentile window spans. */
 export const QUANTILE_WINDOW = 5;
 
 /** One writer as the page knows it. */
@@ -17,8 +29,9 @@ export interface WriterState {
   fields: readonly WireField[];
   /** label → index into `fields` and `values`. */
   index: Map<string, number>;
+  /** The values as last read (histograms whole): what the fields table shows. */
   values: readonly WireValue[];
-  /** label → values on the shared time axis (undefined where the writer had none). */
+  /** label → values on the shared time axis (undefined where the writer had none; histograms as deltas). */
   history: Map<string, (WireValue | undefined)[]>;
 }
 
@@ -28,14 +41,47 @@ export class History {
   readonly times: number[] = [];
   readonly writers = new Map<string, WriterState>();
   paths: readonly string[] = [];
+  /** Points kept: as many as the server keeps, at least an hour's worth at one a second. */
+  maxPoints = DEFAULT_MAX_POINTS;
 
-  /** Take in one update; returns whether the set of writers changed. */
+  /** Take in one update; returns whether the set of writers or their layouts changed. */
   apply(u: WireUpdate): boolean {
+    return this.push(u, false);
+  }
+
+  /**
+   * Start again from the server's history (sent when the stream opens, again
+   * after a reconnect): the ticks replayed in order, then each writer's values
+   * as last read.
+   */
+  applyHistory(h: WireHistory): void {
+    this.times.length = 0;
+    this.writers.clear();
+    this.maxPoints = Math.max(DEFAULT_MAX_POINTS, Math.ceil(h.keepMs / Math.max(1, h.intervalMs)) + 1);
+    const layoutOf = new Map<string, number>();
+    for (const tick of h.ticks) {
+      const writers: WireWriter[] = [];
+      for (const [key, generation, alive, state, values] of tick.w) {
+        const info = h.writers[key];
+        if (!info) continue;
+        const fields = layoutOf.get(key) === generation ? undefined : h.layouts[`${key}/${generation}`];
+        if (fields) layoutOf.set(key, generation);
+        writers.push({ ...info, generation, alive: alive === 1, state, values, ...(fields ? { fields } : {}) });
+      }
+      this.push({ t: tick.t, paths: h.paths, writers }, true);
+    }
+    for (const [key, values] of Object.entries(h.last)) {
+      const s = this.writers.get(h.writers[key]?.id ?? '');
+      if (s && values.length === s.fields.length) s.values = values;
+    }
+    this.paths = h.paths;
+  }
+
+  private push(u: WireUpdate, deltas: boolean): boolean {
     let changed = false;
     this.paths = u.paths;
     this.times.push(u.t / 1000);
-    const drop = this.times.length > MAX_POINTS;
-    if (drop) this.times.shift();
+    if (this.times.length > this.maxPoints) this.times.shift();
     const seen = new Set<string>();
     for (const w of u.writers) {
       seen.add(w.id);
@@ -47,6 +93,8 @@ export class History {
       }
       if (s.writer.alive !== w.alive || s.writer.state !== w.state || s.writer.error !== w.error) changed = true;
       s.writer = w;
+      const before = s.values;
+      const beforeIndex = s.index;
       if (w.fields) {
         s.fields = w.fields;
         s.index = new Map(w.fields.map((f, i) => [f.label, i]));
@@ -58,7 +106,12 @@ export class History {
         if (s.fields[i]!.static) continue;
         let arr = s.history.get(label);
         if (!arr) s.history.set(label, (arr = new Array<WireValue | undefined>(this.times.length - 1).fill(undefined)));
-        arr.push(w.values[i]);
+        let v = w.values[i];
+        if (!deltas && isWireHistogram(v)) {
+          const j = beforeIndex.get(label);
+          v = histogramDelta(j === undefined ? undefined : before[j], v);
+        }
+        arr.push(v);
       }
     }
     for (const [id, s] of this.writers) {
@@ -77,55 +130,75 @@ export class History {
   }
 }
 
-/** A counter's rate per second between updates; a drop (a restart) leaves a gap. */
-export function rates(f: WireField, times: readonly number[], values: readonly (WireValue | undefined)[]): (number | null)[] {
-  const out: (number | null)[] = [null];
-  for (let i = 1; i < times.length; i++) {
-    const a = numeric(f, values[i - 1]);
+/** A counter's rate per second between points, from index `from`; a drop (a restart) leaves a gap. */
+export function rates(f: WireField, times: readonly number[], values: readonly (WireValue | undefined)[], from = 0): (number | null)[] {
+  const out: (number | null)[] = [];
+  for (let i = from; i < times.length; i++) {
+    const a = i > 0 ? numeric(f, values[i - 1]) : null;
     const b = numeric(f, values[i]);
     const dt = times[i]! - times[i - 1]!;
-    out.push(a === null || b === null || b < a || dt <= 0 ? null : (b - a) / dt);
+    out.push(a === null || b === null || b < a || !(dt > 0) ? null : (b - a) / dt);
   }
   return out;
 }
 
-/** A gauge's values as numbers (gaps where absent). */
-export function numbers(f: WireField, values: readonly (WireValue | undefined)[]): (number | null)[] {
-  return values.map((v) => numeric(f, v));
+/** A gauge's values as numbers from index `from` (gaps where absent). */
+export function numbers(f: WireField, values: readonly (WireValue | undefined)[], from = 0, to = values.length): (number | null)[] {
+  const out: (number | null)[] = [];
+  for (let i = from; i < to; i++) out.push(numeric(f, values[i]));
+  return out;
 }
 
 /**
- * Percentile lines of histograms merged over writers: at each update, the
- * bucket counts added over the last QUANTILE_WINDOW updates, summed bucket by
- * bucket over the writers (never averaged), then the quantiles of that.
+ * Percentile lines of histograms merged over writers, from index `from`: at
+ * each point, the bucket counts of the last QUANTILE_WINDOW points' deltas,
+ * summed bucket by bucket over the writers (never averaged), then the
+ * quantiles of that.
  */
 export function windowQuantiles(
   le: readonly (number | null)[],
+  from: number,
   length: number,
   series: readonly (readonly (WireValue | undefined)[])[],
   qs: readonly number[],
 ): (number | null)[][] {
   const out = qs.map(() => [] as (number | null)[]);
-  for (let i = 0; i < length; i++) {
-    const merged = new Map<number, number>();
+  const merged = new Map<number, number>();
+  for (let i = from; i < length; i++) {
+    merged.clear();
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     for (const values of series) {
-      const cur = values[i];
-      if (!isWireHistogram(cur)) continue;
-      const back = values[Math.max(0, i - QUANTILE_WINDOW)];
-      // A window that starts before the writer did, or across its restart, counts all it has.
-      const prev = isWireHistogram(back) && back.count <= cur.count ? back : undefined;
-      cur.idx.forEach((b, k) => merged.set(b, (merged.get(b) ?? 0) + cur.counts[k]!));
-      prev?.idx.forEach((b, k) => merged.set(b, (merged.get(b) ?? 0) - prev.counts[k]!));
-      if (cur.count > 0) {
-        min = Math.min(min, cur.min);
-        max = Math.max(max, cur.max);
+      for (let k = Math.max(0, i - QUANTILE_WINDOW + 1); k <= i; k++) {
+        const d = values[k];
+        if (!isWireHistogram(d) || d.count <= 0) continue;
+        d.idx.forEach((b, j) => merged.set(b, (merged.get(b) ?? 0) + d.counts[j]!));
+        min = Math.min(min, d.min);
+        max = Math.max(max, d.max);
       }
     }
-    const idx = [...merged.keys()].filter((b) => merged.get(b)! > 0).sort((a, b) => a - b);
+    const idx = [...merged.keys()].sort((a, b) => a - b);
     const counts = idx.map((b) => merged.get(b)!);
     qs.forEach((q, k) => out[k]!.push(bucketQuantile(q, le, idx, counts, min, max)));
   }
   return out;
+}
+
+/** True when a series shows something between `from` and its end: a counter that moved, a gauge not 0, a histogram with observations. */
+export function isActive(f: WireField, values: readonly (WireValue | undefined)[], from: number): boolean {
+  let first: number | null = null;
+  for (let i = values.length - 1; i >= from; i--) {
+    const v = values[i];
+    if (isWireHistogram(v)) {
+      if (v.count > 0) return true;
+      continue;
+    }
+    const x = numeric(f, v);
+    if (x === null) continue;
+    if (f.kind !== 'counter') {
+      if (x !== 0) return true;
+    } else if (first === null) first = x;
+    else if (x !== first) return true;
+  }
+  return false;
 }
