@@ -83,7 +83,8 @@ test(
         assert.ok(fdFull <= base.full + FILES + 16, `full server: ${fdFull} descriptors, baseline ${base.full}`);
         assert.ok(fdBounded <= base.bounded + 100 + 16, `bounded server: ${fdBounded} descriptors, baseline ${base.bounded}`);
         assert.ok(mappingCount(full.pid, dir) <= FILES, 'at most one mapping per file');
-        assert.ok(mappingCount(bounded.pid, dir) <= 100, 'at most --max-open mappings');
+        // Plus the one file a read in progress maps (the dashboard reads in the background).
+        assert.ok(mappingCount(bounded.pid, dir) <= 100 + 1, 'at most --max-open mappings, and one being read');
         peakRss = Math.max(peakRss, rssKiB(full.pid));
         if (rounds === 0) {
           roundOneRss = peakRss;
