@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'coverage/', 'test-output/', 'src/tools/dashboard/vendor/'] },
+  {
+    ignores: [
+      'dist/',
+      'build/',
+      'node_modules/',
+      'coverage/',
+      'test-output/',
+      'src/tools/dashboard/vendor/',
+      'test/fixtures/reader-0.1.0/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -20,6 +20,16 @@ export type { HistogramField, HistogramOptions } from './writer/fields/histogram
 export type { SamplingCounterField, MinMaxField } from './writer/fields/compound.js';
 export type { MemoryUsageField, MemoryMark, ProcessMemoryField } from './writer/fields/memory.js';
 export {
+  Family,
+  FamilySpec,
+  DEFAULT_MAX_SERIES,
+  type LabelOptions,
+  type LabelSet,
+  type LabelValue,
+  type LabelValues,
+  type Labelled,
+} from './writer/family.js';
+export {
   expandValues,
   percentile,
   percentiles,

@@ -35,7 +35,8 @@
 export const MAGIC = new Uint8Array([0x4d, 0x4d, 0x53, 0x54, 0x41, 0x54, 0x53, 0x00]);
 /** Major version written by this library; a reader refuses a greater one. */
 export const VERSION_MAJOR = 2;
-export const VERSION_MINOR = 0;
+/** Minor version: 1 since families (format 2.1); a 2.0 reader shows a family as one field of an unknown type. */
+export const VERSION_MINOR = 1;
 /** Written as a native u32: reads back as BOM in the writer's byte order. */
 export const BYTE_ORDER_MARK = 0x01020304;
 export const BYTE_ORDER_MARK_SWAPPED = 0x04030201;
@@ -121,6 +122,9 @@ export const DataType = {
    * The record's parts, if any, name extra f64 values stored after the buckets in the
    * same seqlocked block (a timer's `moving_mean`); a reader may ignore them. */
   HISTOGRAM: 14,
+  /** Format 2.1: a labelled family. extra describes its children (src/format/family.ts), the value
+   * block is its directory of slot chunks. A 2.0 reader shows it as one field of an unknown type. */
+  FAMILY: 15,
 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
@@ -150,6 +154,7 @@ export const DATA_TYPE_NAMES: Readonly<Record<number, string>> = {
   12: 'string',
   13: 'struct',
   14: 'histogram',
+  15: 'family',
 };
 
 /** Size in bytes of each scalar data type (also its alignment). */
@@ -228,6 +233,13 @@ export interface FieldMeta {
   readonly parts: readonly PartMeta[];
   /** Histogram upper bucket bounds; empty for other types. */
   readonly bounds: Float64Array;
+  /** The raw extra bytes of a record that does not hold bounds (a family's description). */
+  readonly extra?: Uint8Array;
+}
+
+/** The extra bytes of a record: its own, or its bounds. */
+function extraOf(meta: Pick<FieldMeta, 'bounds' | 'extra'>): Uint8Array {
+  return meta.extra ?? new Uint8Array(meta.bounds.buffer, meta.bounds.byteOffset, meta.bounds.byteLength);
 }
 
 const utf8 = new TextEncoder();
@@ -235,7 +247,7 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Byte size of a record describing `meta` (without writing it). */
 export function recordSize(meta: Omit<FieldMeta, 'valueOffset' | 'flags'>): number {
-  let n = Record.PARTS + meta.parts.length * Record.PART_SIZE + meta.bounds.byteLength;
+  let n = Record.PARTS + meta.parts.length * Record.PART_SIZE + extraOf(meta).byteLength;
   n += utf8.encode(meta.label).length + utf8.encode(meta.unit).length + utf8.encode(meta.help).length;
   for (const p of meta.parts) n += utf8.encode(p.name).length;
   return align(n, 8);
@@ -252,8 +264,9 @@ export function encodeRecord(bytes: Uint8Array, offset: number, meta: FieldMeta,
   const unit = utf8.encode(meta.unit);
   const help = utf8.encode(meta.help);
   const partNames = meta.parts.map((p) => utf8.encode(p.name));
-  const extra = new Uint8Array(meta.bounds.buffer, meta.bounds.byteOffset, meta.bounds.byteLength);
+  const extra = extraOf(meta);
   if (label.length > Limits.MAX_LABEL_BYTES) throw new RangeError(`label longer than ${Limits.MAX_LABEL_BYTES} bytes`);
+  if (extra.length > 0xffff) throw new RangeError(`record extra of ${extra.length} bytes is longer than 65535`);
   if (unit.length > Limits.MAX_TEXT_BYTES || help.length > Limits.MAX_TEXT_BYTES) {
     throw new RangeError(`unit or help longer than ${Limits.MAX_TEXT_BYTES} bytes`);
   }
@@ -346,7 +359,10 @@ export function decodeRecord(bytes: Uint8Array, offset: number, limit: number, l
   }
   let p = partsEnd;
   if (extraLen % 8 !== 0) throw new FormatViolation(`record at ${offset}: extra length ${extraLen} is not a multiple of 8`);
-  const bounds = extraLen === 0 ? NO_BOUNDS : new Float64Array(extraLen / 8);
+  const dataType = dv.getUint16(offset + Record.DATA_TYPE, littleEndian);
+  // A family's extra is its description, decoded by format/family.ts; any other record's is f64 bounds.
+  const extra = dataType === DataType.FAMILY ? bytes.slice(p, p + extraLen) : undefined;
+  const bounds = extraLen === 0 || extra ? NO_BOUNDS : new Float64Array(extraLen / 8);
   for (let i = 0; i < bounds.length; i++) bounds[i] = dv.getFloat64(p + i * 8, littleEndian);
   p += extraLen;
   const label = text(bytes, p, labelLen, 'label');
@@ -370,7 +386,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number, limit: number, l
   }
   return {
     label,
-    dataType: dv.getUint16(offset + Record.DATA_TYPE, littleEndian),
+    dataType,
     kind: dv.getUint16(offset + Record.KIND, littleEndian),
     flags: dv.getUint16(offset + Record.FLAGS, littleEndian),
     valueOffset,
@@ -380,6 +396,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number, limit: number, l
     help,
     parts,
     bounds,
+    extra,
   };
 }
 

@@ -176,6 +176,10 @@ export interface AggregatedField {
   readonly help: string;
   /** How many writers have the field. */
   readonly writers: number;
+  /** A child of a labelled family: the family's name; `label` is `family{a="x"}`. */
+  readonly family?: string;
+  /** A child of a labelled family: its labels. */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly value: number | HistogramValue | Readonly<Record<string, number>> | { writer: string; value: unknown }[] | null;
 }
 
@@ -264,7 +268,10 @@ export function combineParts(
   return out;
 }
 
-/** Combine every field over the given snapshots, one rule per kind (see the module comment). */
+/**
+ * Combine every field over the given snapshots, one rule per kind (see the module
+ * comment). Children of labelled families combine per family and label set.
+ */
 export function aggregateFields(
   snapshots: readonly Snapshot[],
   opts: { gauge?: GaugeMode; counters?: CounterTracker } = {},
@@ -281,7 +288,16 @@ export function aggregateFields(
   const out: AggregatedField[] = [];
   for (const [label, group] of groups) {
     const f0 = group[0]!.field;
-    const base = { label, kind: f0.kind, type: f0.type, unit: f0.unit, help: f0.help, writers: group.length };
+    const base = {
+      label,
+      kind: f0.kind,
+      type: f0.type,
+      unit: f0.unit,
+      help: f0.help,
+      writers: group.length,
+      // A family child's label is its family and label set: grouping by label combines per (family, label set).
+      ...(f0.family !== undefined && { family: f0.family, labels: f0.labels }),
+    };
     const values = group.map((g) => ({ value: g.field.value, writer: g.snap.writer }));
     const counted = opts.counters && f0.kind === 'counter' ? opts.counters.total(label) : undefined;
     const value = combineValues(f0, values, gauge, counted);

@@ -13,6 +13,19 @@ import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
 import { processAlive } from '../platform/identity.js';
 import { READ_RETRIES, copyBlock } from '../format/seqlock.js';
+import {
+  Chunk,
+  Directory,
+  FamilyLimits,
+  OVERFLOW_LABEL,
+  Slot,
+  SlotState,
+  decodeFamilyExtra,
+  overflowLabel,
+  readSlotLabels,
+  seriesLabel,
+  type FamilyMeta,
+} from '../format/family.js';
 import { V1_VERSION, V1Violation, decodeV1Fields, decodeV1Value, narrow, type V1FieldLayout } from '../format/v1.js';
 import {
   BYTE_ORDER_MARK,
@@ -66,6 +79,10 @@ export interface FieldValue {
   /** The value; null if it kept changing while read (`error` says so). */
   readonly value: Value;
   readonly error?: string;
+  /** A child of a labelled family: the family's name (`label` is then `family{a="x"}`). */
+  readonly family?: string;
+  /** A child of a labelled family: its labels (the overflow child: `{ otel_metric_overflow: 'true' }`). */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Who wrote a file and whether it still runs. */
@@ -97,7 +114,34 @@ interface V2Field {
   readonly meta: FieldMeta;
   readonly recordOffset: number;
   readonly info: FieldInfo;
+  /** A family record: what is known of its children. */
+  readonly family?: FamilyState;
 }
+
+/** A family as this reader knows it: its description, its chunks, and each slot's decoded labels. */
+interface FamilyState {
+  readonly name: string;
+  /** Offset of the family's directory. */
+  readonly directory: number;
+  /** Undefined when the description is malformed (`error` says why). */
+  readonly meta: FamilyMeta | undefined;
+  readonly error: string | undefined;
+  /** The children's value as a field record, at offset 0 of a copy. */
+  readonly child: FieldMeta | undefined;
+  readonly childInfo: FieldInfo;
+  /** Slot offsets of the chunks found so far, in file order. */
+  readonly slots: number[];
+  /** Per slot: the sequence its labels were decoded at, and the description they give. */
+  readonly cache: (SlotLabels | undefined)[];
+  lastChunk: number;
+}
+
+interface SlotLabels {
+  readonly seq: number;
+  readonly info: ChildInfo;
+}
+
+type ChildInfo = FieldInfo & { readonly family: string; readonly labels: Readonly<Record<string, string>> };
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -180,7 +224,7 @@ export class StatsReader {
     else this.checkSize();
     try {
       this.refreshLayout();
-      const fields = this.format === 2 ? this.v2Fields.map((f) => this.readV2(f)) : this.v1Fields.map((f) => this.readV1(f));
+      const fields = this.format === 2 ? this.readV2Fields() : this.v1Fields.map((f) => this.readV1(f));
       const snap: Snapshot = { path: this.path, format: this.format, writer: this.writer(), generation: this.generation(), fields };
       if (native.faultCount(this.buffer) > 0) throw this.truncated();
       return snap;
@@ -289,7 +333,8 @@ export class StatsReader {
     }
     for (; known < count; known++) {
       const meta = decodeRecord(this.bytes, at, used, true);
-      this.v2Fields.push({ meta, recordOffset: at, info: describe(meta) });
+      const info = describe(meta);
+      this.v2Fields.push({ meta, recordOffset: at, info, family: meta.extra ? familyState(meta, info) : undefined });
       if (known + 1 < count) {
         const next = this.dv.getUint32(at + Rec.NEXT, true);
         // Offsets only grow: this rules out cycles and overlapping records.
@@ -297,6 +342,105 @@ export class StatsReader {
         at = next;
       }
     }
+  }
+
+  private readV2Fields(): FieldValue[] {
+    const out: FieldValue[] = [];
+    for (const f of this.v2Fields) {
+      if (f.family) this.readFamily(f.family, out);
+      else out.push(this.readV2(f));
+    }
+    return out;
+  }
+
+  /**
+   * Read every child of a family: find chunks linked since the last read, then
+   * read each slot with the slot protocol (docs/FORMAT.md, "Families"). A
+   * malformed part is reported as a field with an error; the rest still reads.
+   */
+  private readFamily(fam: FamilyState, out: FieldValue[]): void {
+    const m = fam.meta;
+    if (!m) {
+      out.push(familyError(fam, fam.error!));
+      return;
+    }
+    const chainError = this.findChunks(fam, m);
+    for (let i = 0; i < fam.slots.length; i++) {
+      const v = this.readSlot(fam, m, i);
+      if (v !== undefined) out.push(v);
+    }
+    if (chainError) out.push(familyError(fam, chainError));
+  }
+
+  /** Follow the chunk chain past the last chunk known; returns why it stopped early, if it did. */
+  private findChunks(fam: FamilyState, m: FamilyMeta): string | undefined {
+    const dirOffset = fam.directory;
+    for (;;) {
+      const link = fam.lastChunk === 0 ? dirOffset + Directory.FIRST_CHUNK : fam.lastChunk + Chunk.NEXT;
+      const chunk = Atomics.load(this.i32, link >> 2) >>> 0;
+      if (chunk === 0) return undefined;
+      // The writer publishes the used size before it links a chunk: loaded after the link, it covers the chunk.
+      let used = Atomics.load(this.i32, Header.USED_SIZE / 4) >>> 0;
+      if (used > this.bytes.length) this.checkSize();
+      used = Math.min(used, this.bytes.length);
+      if (chunk % 8 !== 0 || chunk <= Math.max(fam.lastChunk, dirOffset) || chunk + Chunk.SLOTS > used) {
+        return `chunk offset ${chunk} is out of order or out of bounds`;
+      }
+      const count = this.dv.getUint32(chunk + Chunk.SLOT_COUNT, true);
+      if (count === 0 || count > FamilyLimits.MAX_CHUNK_SLOTS || chunk + Chunk.SLOTS + count * m.slotSize > used) {
+        return `chunk at ${chunk} claims ${count} slots, past the end of the file`;
+      }
+      if (fam.slots.length + count > m.maxSeries + 1) return `chunks hold more slots than maxSeries ${m.maxSeries} allows`;
+      for (let i = 0; i < count; i++) fam.slots.push(chunk + Chunk.SLOTS + i * m.slotSize);
+      fam.lastChunk = chunk;
+    }
+  }
+
+  /**
+   * Read one slot: seq (even) → state, labels, value (its own seqlock too) → seq
+   * again, equal. Only then do the labels name the value. Undefined for a free slot.
+   */
+  private readSlot(fam: FamilyState, m: FamilyMeta, index: number): FieldValue | undefined {
+    const slot = fam.slots[index]!;
+    const seqIndex = slot >> 2;
+    const v = slot + m.slotValueOffset;
+    const end = v + ((m.childValueSize + 7) & ~7);
+    const child = fam.child!;
+    const seqlocked = (m.childFlags & RecordFlags.SEQLOCK) !== 0;
+    for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
+      const s1 = Atomics.load(this.i32, seqIndex);
+      if ((s1 & 1) !== 0) continue;
+      const state = this.i32[(slot + Slot.STATE) >> 2]!;
+      const cached = fam.cache[index];
+      const labelCopy = state === SlotState.LIVE && cached?.seq !== s1 ? copyBlock(this.i32, this.bytes, slot, v) : undefined;
+      let value: Uint8Array | undefined;
+      if (state === SlotState.LIVE || state === SlotState.OVERFLOW) {
+        const inner = seqlocked ? Atomics.load(this.i32, v >> 2) : 0;
+        if ((inner & 1) !== 0) continue;
+        value = copyBlock(this.i32, this.bytes, v, end);
+        if (seqlocked && Atomics.load(this.i32, v >> 2) !== inner) continue;
+      }
+      if (Atomics.load(this.i32, seqIndex) !== s1) continue;
+      // Consistent: the state, labels and value all belong to one owner of the slot.
+      if (state === SlotState.FREE) return undefined;
+      if (value === undefined) return familyError(fam, `slot at ${slot} has an unknown state ${state}`);
+      let info: ChildInfo;
+      if (state === SlotState.OVERFLOW) info = overflowInfo(fam);
+      else if (cached?.seq === s1) info = cached.info;
+      else {
+        let values: string[];
+        try {
+          values = readSlotLabels(labelCopy!, 0, m);
+        } catch (err) {
+          return familyError(fam, (err as Error).message.replace('slot at 0', `slot at ${slot}`));
+        }
+        info = childInfo(fam, values);
+        fam.cache[index] = { seq: s1, info };
+      }
+      return childValue(info, decodeValue(child, value));
+    }
+    const known = fam.cache[index]?.info;
+    return known ? childValue(known, null, 'slot kept changing while read') : familyError(fam, `slot at ${slot} kept changing while read`);
   }
 
   /**
@@ -460,6 +604,105 @@ function describe(m: FieldMeta): FieldInfo {
     help: m.help,
     static: (m.flags & RecordFlags.STATIC) !== 0,
   };
+}
+
+/** What a reader keeps of a family record: its description decoded, or why it could not be. */
+function familyState(meta: FieldMeta, info: FieldInfo): FamilyState {
+  let fm: FamilyMeta | undefined;
+  let error: string | undefined;
+  try {
+    fm = decodeFamilyExtra(meta.extra!);
+    if (meta.valueSize < Directory.SIZE || meta.valueOffset % 8 !== 0)
+      throw new FormatViolation(`directory at ${meta.valueOffset} is too small or unaligned`);
+  } catch (err) {
+    fm = undefined;
+    error = (err as Error).message;
+  }
+  const child: FieldMeta | undefined = fm && {
+    label: meta.label,
+    dataType: fm.childDataType,
+    kind: meta.kind,
+    flags: fm.childFlags,
+    valueOffset: 0,
+    valueSize: fm.childValueSize,
+    param: fm.childParam,
+    unit: meta.unit,
+    help: meta.help,
+    parts: fm.childParts,
+    bounds: fm.childBounds,
+    extra: undefined,
+  };
+  const childInfo: FieldInfo = { ...info, type: child ? describe(child).type : info.type };
+  return { name: meta.label, directory: meta.valueOffset, meta: fm, error, child, childInfo, slots: [], cache: [], lastChunk: 0 };
+}
+
+function childInfo(fam: FamilyState, values: readonly string[]): ChildInfo {
+  const names = fam.meta!.labelNames;
+  const labels: Record<string, string> = {};
+  names.forEach((n, i) => (labels[n] = values[i]!));
+  return { ...fam.childInfo, label: seriesLabel(fam.name, names, values), family: fam.name, labels };
+}
+
+const overflowInfos = new WeakMap<FamilyState, ChildInfo>();
+function overflowInfo(fam: FamilyState): ChildInfo {
+  let info = overflowInfos.get(fam);
+  if (!info) {
+    info = { ...fam.childInfo, label: overflowLabel(fam.name), family: fam.name, labels: { [OVERFLOW_LABEL]: 'true' } };
+    overflowInfos.set(fam, info);
+  }
+  return info;
+}
+
+function childValue(i: ChildInfo, value: Value, error?: string): FieldValue {
+  const base = { label: i.label, type: i.type, kind: i.kind, unit: i.unit, help: i.help, static: i.static, value };
+  return error === undefined ? { ...base, family: i.family, labels: i.labels } : { ...base, error, family: i.family, labels: i.labels };
+}
+
+/** A family (or a part of it) that could not be read: one field named after the family, saying why. */
+function familyError(fam: FamilyState, reason: string): FieldValue {
+  const i = fam.childInfo;
+  return {
+    label: i.label,
+    type: i.type,
+    kind: i.kind,
+    unit: i.unit,
+    help: i.help,
+    static: false,
+    value: null,
+    error: `ERR_MMSTATS_MALFORMED: family ${fam.name}: ${reason}`,
+    family: fam.name,
+  };
+}
+
+/** Decode a value block copied out of the file (a scalar, or a seqlocked block), described by `m`. */
+function decodeValue(m: FieldMeta, copy: Uint8Array): Value {
+  const dv = new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
+  switch (m.dataType) {
+    case DataType.INT8:
+      return dv.getInt8(0);
+    case DataType.UINT8:
+      return dv.getUint8(0);
+    case DataType.INT16:
+      return dv.getInt16(0, true);
+    case DataType.UINT16:
+      return dv.getUint16(0, true);
+    case DataType.INT32:
+      return dv.getInt32(0, true);
+    case DataType.UINT32:
+      return dv.getUint32(0, true);
+    case DataType.INT64:
+      return narrow(dv.getBigInt64(0, true));
+    case DataType.UINT64:
+      return narrow(dv.getBigUint64(0, true));
+    case DataType.FLOAT32:
+      return dv.getFloat32(0, true);
+    case DataType.FLOAT64:
+      return dv.getFloat64(0, true);
+    case DataType.BOOL:
+      return dv.getUint8(0) !== 0;
+    default:
+      return copy.length >= Seqlocked.PAYLOAD ? decodeSeqlocked(dv, copy, m, 0) : null;
+  }
 }
 
 /** Decode a seqlocked value block that starts at `base` in `bytes` (a consistent copy of it). */

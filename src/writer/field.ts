@@ -20,6 +20,8 @@ export interface V2Layout {
   readonly align: number;
   readonly parts: readonly PartMeta[];
   readonly bounds: Float64Array;
+  /** The record's extra bytes when they are not bounds (a family's description). */
+  readonly extra?: Uint8Array;
 }
 
 /** How a field lays out in a v1 file: a struct format and whether it is double-buffered. */
@@ -38,6 +40,17 @@ export interface Placement {
   readonly writeBufferOffset: number;
   /** v1 only: size of one value copy. */
   readonly copySize: number;
+  /** v2: the file's heap, for a field that takes more room after it is placed (a family's slot chunks). */
+  readonly heap?: Heap;
+}
+
+/** The heap of a v2 file, as a field that grows sees it. */
+export interface Heap {
+  /**
+   * Reserve `size` zeroed bytes, 8-aligned, and publish the new used size. The
+   * mapping may move: every placed field is re-bound (`bind`) before this returns.
+   */
+  alloc(size: number): number;
 }
 
 /** Options every field accepts. */
@@ -71,6 +84,8 @@ export abstract class FieldSpec<TField extends Field = Field> {
 export abstract class Field {
   /** @internal Set when the stats are closed: every update then throws. */
   closed = false;
+  /** @internal Set when a family removed this child: it is bound to scratch memory and its timers stop. */
+  detached = false;
 
   constructor(
     /** The field's label in the file. */

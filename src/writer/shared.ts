@@ -415,6 +415,13 @@ export function sharedSpec(label: string, spec: FieldSpec): FieldSpec {
   if (spec instanceof SharedSpec) return spec;
   if (spec instanceof StaticSpec) return spec; // written once, by the creator alone
   const base = spec.v2();
+  if (base.dataType === DataType.FAMILY) {
+    // Claiming a slot would need a cross-thread allocator in the file; not built yet (docs/RUNTIME.md).
+    throw new MmstatsError(
+      'ERR_MMSTATS_UNSUPPORTED',
+      `field ${label} is labelled: labelled families are not supported in shared mode; open the model per thread (shared: false)`,
+    );
+  }
   if (spec instanceof CounterSpec) {
     const layout: V2Layout = { ...base, dataType: DataType.UINT64, kind: Kind.COUNTER, valueSize: 8, align: 8 };
     return new SharedSpec(spec, layout, (l, at) => new SharedCounter(l, at));

@@ -28,7 +28,9 @@ import {
   encodeRecord,
   recordSize,
 } from '../format/v2.js';
-import type { Field, FieldSpec, FormatVersion, Placement } from './field.js';
+import { Chunk, Directory, Slot, SlotState, decodeFamilyExtra, familyKey, readSlotLabels } from '../format/family.js';
+import type { Field, FieldSpec, FormatVersion, Heap, Placement } from './field.js';
+import { Family, FamilySpec, type PreviousChild } from './family.js';
 
 /** How to open a stats file. */
 export interface StorageOptions {
@@ -52,8 +54,8 @@ export interface StorageOptions {
 const RESERVE_BYTES = 4 << 20;
 const INITIAL_BYTES = 16 << 10;
 
-/** Values of a previous file of the same name, by label, for persistence. */
-type PreviousValues = Map<string, { readonly typeKey: string; readonly bytes: Uint8Array }>;
+/** Values of a previous file of the same name, by label, for persistence (a family's: its children). */
+type PreviousValues = Map<string, { readonly typeKey: string; readonly bytes: Uint8Array; readonly children?: PreviousChild[] }>;
 
 /** Every storage open in this thread, so that a normal exit can remove them. */
 const openStorages = new Set<Storage>();
@@ -92,6 +94,15 @@ export class Storage {
   private closed = false;
   /** True when the stats live in process memory only (the `onError: 'memory'` fallback). */
   memory: boolean;
+  /** The heap as fields that grow see it (a family's chunks). */
+  private readonly heap: Heap = {
+    alloc: (size: number): number => {
+      if (this.closed) throw new MmstatsError('ERR_MMSTATS_CLOSED', 'the stats are closed', { path: this.path });
+      const offset = this.alloc(size, 8);
+      Atomics.store(this.header32, Header.USED_SIZE / 4, this.used);
+      return offset;
+    },
+  };
   private readonly onError: 'throw' | 'memory';
 
   /** `fd` -1: no file, the stats live in memory. */
@@ -283,7 +294,14 @@ export class Storage {
   }
 
   private placement(offset: number, writeBufferOffset: number, copySize: number): Placement {
-    return { format: this.format, buffer: this.buffer, offset, writeBufferOffset, copySize };
+    return {
+      format: this.format,
+      buffer: this.buffer,
+      offset,
+      writeBufferOffset,
+      copySize,
+      heap: this.format === 2 ? this.heap : undefined,
+    };
   }
 
   /**
@@ -309,19 +327,22 @@ export class Storage {
       help: spec.options.help ?? '',
       parts: layout.parts,
       bounds: layout.bounds,
+      extra: layout.extra,
     };
     const size = recordSize(meta);
     const valueOffset = this.alloc(layout.valueSize, layout.align);
     const recordOffset = this.alloc(size, 8);
-    const typeKey = `2:${layout.dataType}:${layout.valueSize}:${layout.param}`;
+    const typeKey = spec instanceof FamilySpec ? familyKey(spec.meta) : `2:${layout.dataType}:${layout.valueSize}:${layout.param}`;
     const prev = this.previous.get(label);
-    if (prev && prev.typeKey === typeKey && !(layout.flags & RecordFlags.STATIC)) {
+    if (prev && prev.typeKey === typeKey && !(layout.flags & RecordFlags.STATIC) && !prev.children) {
       this.bytes.set(prev.bytes, valueOffset);
       if (layout.flags & RecordFlags.SEQLOCK) this.dv.setUint32(valueOffset + Seqlocked.SEQUENCE, 0, true);
     }
     encodeRecord(this.bytes, recordOffset, { ...meta, valueOffset }, true);
     const field = spec.create(label, this.placement(valueOffset, 0, 0));
     this.placed.push({ field, offset: valueOffset, writeBufferOffset: 0, copySize: 0 });
+    // A kept family's children come back with their labels and values, each through the slot protocol.
+    if (field instanceof Family && prev?.children && prev.typeKey === typeKey) field.restore(prev.children);
     // Publish: link the record, then move the used size, generation and count (atomic, in that order).
     if (this.lastRecord === 0) this.dv.setUint32(Header.FIRST_RECORD, recordOffset, true);
     else this.dv.setUint32(this.lastRecord + Rec.NEXT, recordOffset, true);
@@ -436,10 +457,13 @@ function readPrevious(bytes: Uint8Array): PreviousValues {
       let at = dv.getUint32(Header.FIRST_RECORD, true);
       for (let i = 0; i < count && at !== 0; i++) {
         const m = decodeRecord(bytes, at, bytes.length, true);
-        out.set(m.label, {
-          typeKey: `2:${m.dataType}:${m.valueSize}:${m.param}`,
-          bytes: bytes.slice(m.valueOffset, m.valueOffset + m.valueSize),
-        });
+        if (m.extra) out.set(m.label, previousFamily(bytes, m.valueOffset, m.extra));
+        else {
+          out.set(m.label, {
+            typeKey: `2:${m.dataType}:${m.valueSize}:${m.param}`,
+            bytes: bytes.slice(m.valueOffset, m.valueOffset + m.valueSize),
+          });
+        }
         const next = dv.getUint32(at + Rec.NEXT, true);
         if (next <= at) break;
         at = next;
@@ -449,4 +473,36 @@ function readPrevious(bytes: Uint8Array): PreviousValues {
     // A damaged stale file: keep what was read before the damage.
   }
   return out;
+}
+
+/** The children of a family in a stale file: every settled live or overflow slot (a slot left odd is skipped). */
+function previousFamily(
+  bytes: Uint8Array,
+  directory: number,
+  extra: Uint8Array,
+): { typeKey: string; bytes: Uint8Array; children: PreviousChild[] } {
+  const meta = decodeFamilyExtra(extra);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const children: PreviousChild[] = [];
+  let chunk = dv.getUint32(directory + Directory.FIRST_CHUNK, true);
+  let last = 0;
+  while (chunk > last && chunk + Chunk.SLOTS <= bytes.length) {
+    const count = dv.getUint32(chunk + Chunk.SLOT_COUNT, true);
+    for (let i = 0; i < count; i++) {
+      const slot = chunk + Chunk.SLOTS + i * meta.slotSize;
+      if (slot + meta.slotSize > bytes.length) break;
+      const state = dv.getUint32(slot + Slot.STATE, true);
+      if (dv.getUint32(slot + Slot.SEQ, true) & 1 || (state !== SlotState.LIVE && state !== SlotState.OVERFLOW)) continue;
+      try {
+        const values = state === SlotState.LIVE ? readSlotLabels(bytes, slot, meta) : [];
+        const v = slot + meta.slotValueOffset;
+        children.push({ state, values, bytes: bytes.slice(v, v + meta.childValueSize) });
+      } catch {
+        // A damaged slot: not carried over.
+      }
+    }
+    last = chunk;
+    chunk = dv.getUint32(chunk + Chunk.NEXT, true);
+  }
+  return { typeKey: familyKey(meta), bytes: new Uint8Array(0), children };
 }

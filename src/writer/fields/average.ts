@@ -258,7 +258,7 @@ class V2Moving extends V2AverageBase {
 function tickWhileOpen(f: Field, ms: number, tick: () => void): void {
   const timer = setInterval(
     () => {
-      if (f.closed) clearInterval(timer);
+      if (f.closed || f.detached) clearInterval(timer);
       else tick();
     },
     Math.max(1, ms),

@@ -167,7 +167,7 @@ class V2ProcessMemory extends SeqBlock implements ProcessMemoryField {
     this.refresh();
     if (intervalMs > 0) {
       this.timer = setInterval(() => {
-        if (this.closed) this.stop();
+        if (this.closed || this.detached) this.stop();
         else this.refresh();
       }, intervalMs);
       this.timer.unref();
