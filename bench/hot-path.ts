@@ -53,9 +53,61 @@ function mmstatsCases(format: 1 | 2, dir: string): { cases: Case[]; stats: Stats
       make: loop({ t: s.triple, p: s.triple.value, noop }, 'x.p.last = i; if (i > x.p.max) x.p.max = i; x.t.update(x.noop)', 'x.p.last'),
     });
   }
+  if (format === 2) for (const c of familyCases(s)) cases.push(c);
   for (const extra of extraCases(s, v)) cases.push(extra);
   return { cases, stats: s };
 }
+
+/**
+ * Labelled families: an update through a held child (the unlabelled counter's own
+ * code), and the lookups `with(a, b)` and `labels({...})` on a hit, over 2 x 2
+ * children picked by the loop index, as a request handler picks them.
+ */
+function familyCases(s: Stats): Case[] {
+  const fam = s.add('bench.family', field.counter({ labels: ['method', 'status'] }));
+  const methods = ['GET', 'POST'];
+  const statuses = ['200', '500'];
+  for (const m of methods) for (const st of statuses) fam.with(m, st);
+  const x = { f: fam, m: methods, s: statuses, h: fam.with('GET', '200') };
+  return [
+    { name: 'mmstats v2 family child incr (held)', group: 'increment', make: loop(fam.with('GET', '200'), 'x.incr()', 'x.value') },
+    {
+      name: 'mmstats v2 family with(a, b) hit',
+      group: 'peer',
+      make: loop(x, 'x.h = x.f.with(x.m[i & 1], x.s[(i >> 1) & 1])', 'x.h.value'),
+    },
+    {
+      name: 'mmstats v2 family with(a, b).incr()',
+      group: 'peer',
+      make: loop(x, 'x.f.with(x.m[i & 1], x.s[(i >> 1) & 1]).incr()', 'x.h.value'),
+    },
+    {
+      name: 'mmstats v2 family labels({a, b}) hit',
+      group: 'peer',
+      make: loop(x, 'x.h = x.f.labels({ method: x.m[i & 1], status: x.s[(i >> 1) & 1] })', 'x.h.value'),
+    },
+    {
+      name: 'mmstats v2 family labels({a, b}).incr()',
+      group: 'peer',
+      make: loop(x, 'x.f.labels({ method: x.m[i & 1], status: x.s[(i >> 1) & 1] }).incr()', 'x.h.value'),
+    },
+  ];
+}
+
+/**
+ * The cost of making a child: `with` on a new label set (checks, slot claim, the
+ * field's own create) in a fresh family of `n` children, in µs per child. Slots come
+ * from new chunks here, the costliest case; reused slots are cheaper.
+ */
+export function timeChildCreation(s: Stats, n: number): number {
+  const fam = s.add(`bench.create.${++creations}`, field.counter({ labels: ['route', 'status'], maxSeries: n }));
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) fam.with(`/route/${i >> 2}`, String(200 + (i & 3)));
+  const us = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+  fam.clear();
+  return us;
+}
+let creations = 0;
 
 function noop(): void {}
 
@@ -194,9 +246,11 @@ export interface HotPathResult {
 }
 
 /** Run every hot-path case; returns results and allocation figures for mmstats cases. */
-export async function runHotPath(opts: HarnessOptions & { allocOps: number; compiles: number }): Promise<{
+export async function runHotPath(opts: HarnessOptions & { allocOps: number; compiles: number; createChildren?: number }): Promise<{
   results: HotPathResult[];
   alloc: { name: string; gcs: number; heapDelta: number }[];
+  /** µs to make one child of a labelled family (median of 5 families). */
+  createUs: number;
 }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-'));
   fs.chmodSync(dir, 0o700);
@@ -226,8 +280,9 @@ export async function runHotPath(opts: HarnessOptions & { allocOps: number; comp
     // On a loop already measured: a fresh one would spend its first calls unoptimised.
     if (mine.has(c)) alloc.push({ name: c.name, ...(await allocation(bodies[bodies.length - 1]!, opts.allocOps)) });
   }
+  const creates = Array.from({ length: 5 }, () => timeChildCreation(v2.stats, opts.createChildren ?? 2000)).sort((a, b) => a - b);
   v2.stats.remove();
   v1.stats.remove();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { results, alloc };
+  return { results, alloc, createUs: creates[2]! };
 }

@@ -17,9 +17,21 @@
  * A value the reader reports as busy (`value: null`, the seqlock never settled)
  * is counted apart: it is an honest "try again", not an inconsistency.
  *
- * Usage: node dist/bench/torture.js [--format 1|2] [--reads N] [--seconds S]
- *        [--readers K] [--smoke] [--json]
- * `--reads` counts field values read (each snapshot reads 3 or 4); the run stops
+ * `--families`: labelled families under churn instead. The writer adds and
+ * removes children all the time (freed slots are reused at once), and each
+ * child's value is a function of its own label set, so a reader can tell a
+ * value shown under the wrong labels (misattributed) from a torn one
+ * (inconsistent):
+ *
+ * - `fam.code{a,b}`: a gauge holding code(a, b) (0 just after it is made);
+ * - `fam.text{k}`: a string `k|...#checksum` (empty just after it is made);
+ * - `fam.hist{k}`: a histogram that only ever records code(k, k): its min and max
+ *   equal it and its sum is count × it (count 0 just after it is made).
+ *
+ * Usage: node dist/bench/torture.js [--format 1|2] [--families] [--reads N]
+ *        [--seconds S] [--readers K] [--smoke] [--json]
+ * `--reads` counts field values read (each snapshot reads 3 or 4, or every child
+ * of the families); the run stops
  * at N reads or after S seconds, whichever comes first. `--smoke` is a short run
  * of both formats for CI. Exit status 1 when format 2 had an inconsistent read.
  */
@@ -64,6 +76,102 @@ export function partsAreConsistent(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return false;
   const p = v as Record<string, unknown>;
   return typeof p.n === 'number' && p.twice === 2 * p.n && p.neg === -p.n;
+}
+
+/** The value a child of `fam.code` holds, and every value `fam.hist{k}` records: never 0. */
+export function labelCode(a: string, b: string): number {
+  return (fnv1a(`${a}\u0000${b}`) % 1_000_000) + 1;
+}
+
+/** The `i`th text of child `k`: its label, varied content, and a checksum of both. */
+export function childText(k: string, i: number): string {
+  const body = `${k}|${i}:${'xyz'.repeat(i % 9)}`;
+  return `${body}#${fnv1a(body).toString(16)}`;
+}
+
+/** Per-check counts of one family reader. */
+export interface FamilyCounts {
+  snapshots: number;
+  reads: number;
+  busy: number;
+  /** Children seen just made, before their first update (a zero value): legitimate. */
+  fresh: number;
+  /** A value torn between two writes. */
+  inconsistent: number;
+  /** A whole value of another label set shown under these labels. */
+  misattributed: number;
+  /** Family errors reported by the reader (malformed, kept changing). */
+  errors: number;
+  examples: string[];
+}
+
+/** Checks every child of a snapshot against the value its own labels imply. */
+export class FamilyChecker {
+  readonly counts: FamilyCounts = { snapshots: 0, reads: 0, busy: 0, fresh: 0, inconsistent: 0, misattributed: 0, errors: 0, examples: [] };
+
+  check(
+    fields: readonly {
+      readonly label: string;
+      readonly value: unknown;
+      readonly family?: string;
+      readonly labels?: Readonly<Record<string, string>>;
+      readonly error?: string;
+    }[],
+  ): void {
+    const c = this.counts;
+    c.snapshots++;
+    for (const f of fields) {
+      if (f.family === undefined) continue;
+      if (!f.labels) {
+        c.errors++;
+        this.example(`${f.label}: ${f.error}`);
+        continue;
+      }
+      c.reads++;
+      const v = f.value;
+      if (v === null) {
+        c.busy++;
+        continue;
+      }
+      const verdict = judge(f.family, f.labels, v);
+      if (verdict === 'fresh') c.fresh++;
+      else if (verdict !== 'ok') {
+        c[verdict]++;
+        this.example(`${f.label}: ${JSON.stringify(v, bigintJson)}`);
+      }
+    }
+  }
+
+  private example(s: string): void {
+    if (this.counts.examples.length < 5) this.counts.examples.push(s);
+  }
+}
+
+/** Whether a child's value belongs to its labels. */
+export function judge(
+  family: string,
+  labels: Readonly<Record<string, string>>,
+  v: unknown,
+): 'ok' | 'fresh' | 'inconsistent' | 'misattributed' {
+  switch (family) {
+    case 'fam.code':
+      if (v === 0) return 'fresh';
+      return v === labelCode(labels.a!, labels.b!) ? 'ok' : 'misattributed';
+    case 'fam.text': {
+      if (v === '') return 'fresh';
+      if (!textIsConsistent(v)) return 'inconsistent';
+      return (v as string).startsWith(`${labels.k}|`) ? 'ok' : 'misattributed';
+    }
+    case 'fam.hist': {
+      const h = v as { count: number; sum: number; min: number; max: number };
+      if (h.count === 0) return h.sum === 0 ? 'fresh' : 'inconsistent';
+      const want = labelCode(labels.k!, labels.k!);
+      if (h.min === h.max && h.sum === h.count * h.min) return h.min === want ? 'ok' : 'misattributed';
+      return 'inconsistent';
+    }
+    default:
+      return 'ok';
+  }
 }
 
 /** Per-check counts of one reader. */
@@ -135,6 +243,8 @@ function bigintJson(_k: string, v: unknown): unknown {
 /** Options of one torture run. */
 export interface TortureOptions {
   readonly format: 1 | 2;
+  /** Labelled families under churn instead of hot fields (format 2). */
+  readonly families?: boolean;
   readonly reads: number;
   readonly seconds: number;
   readonly readers: number;
@@ -142,6 +252,14 @@ export interface TortureOptions {
 
 /** What one run measured. */
 export interface TortureResult extends TortureOptions {
+  /** Families: children added or removed. */
+  readonly churn?: number;
+  /** Families: children seen before their first update. */
+  readonly fresh?: number;
+  /** Families: values shown under another label set. */
+  readonly misattributed?: number;
+  /** Families: errors the reader reported for a family. */
+  readonly familyErrors?: number;
   readonly writes: number;
   readonly snapshots: number;
   readonly totalReads: number;
@@ -190,6 +308,65 @@ on('writes', () => k);
 ready(stats.path);
 `;
 
+const FAMILY_WRITER = `
+const { labelCode, childText } = await import(env.TORTURE_MODULE);
+const stats = openStats({ name: 'torture', path: env.TORTURE_DIR, defaultFields: false });
+const code = stats.add('fam.code', field.gauge({ labels: ['a', 'b'] }));
+const text = stats.add('fam.text', field.string({ size: 64, labels: ['k'] }));
+const hist = stats.add('fam.hist', field.histogram({ buckets: [1e3, 1e5], labels: ['k'] }));
+// 48 label sets per family, about half live at any time: every removal frees a slot the next add takes.
+const A = Array.from({ length: 8 }, (_, i) => 'a' + i);
+const B = Array.from({ length: 6 }, (_, i) => 'b' + i);
+const K = Array.from({ length: 48 }, (_, i) => 'k' + i);
+const live = new Set();
+let running = false;
+let k = 0;
+let churn = 0;
+let seed = 1;
+const rand = (n) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+on('run', async () => {
+  running = true;
+  const started = k;
+  while (running) {
+    for (let i = 0; i < 2000; i++) {
+      k++;
+      const a = A[rand(8)], b = B[rand(6)], key = K[rand(48)];
+      const ab = a + '/' + b;
+      if (live.has(ab) && rand(2) === 0) { code.remove(a, b); live.delete(ab); churn++; }
+      else { code.with(a, b).set(labelCode(a, b)); if (!live.has(ab)) { live.add(ab); churn++; } }
+      if (live.has(key) && rand(2) === 0) { text.remove(key); hist.remove(key); live.delete(key); churn += 2; }
+      else {
+        if (!live.has(key)) { live.add(key); churn += 2; }
+        text.with(key).set(childText(key, k));
+        hist.with(key).record(labelCode(key, key));
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  return k - started;
+});
+on('stop', () => { running = false; });
+on('writes', () => k);
+on('churn', () => churn);
+ready(stats.path);
+`;
+
+const FAMILY_READER = `
+const { FamilyChecker } = await import(env.TORTURE_MODULE);
+const checker = new FamilyChecker();
+let reader;
+on('run', (file, reads, deadline) => {
+  reader ??= StatsReader.open(file);
+  const c = checker.counts;
+  while (c.reads < reads) {
+    for (let i = 0; i < 16; i++) checker.check(reader.read().fields);
+    if (Date.now() > deadline) break;
+  }
+  return c;
+});
+ready(process.pid);
+`;
+
 const READER = `
 const { SnapshotChecker } = await import(env.TORTURE_MODULE);
 const checker = new SnapshotChecker();
@@ -211,11 +388,11 @@ ready(process.pid);
 export async function torture(opts: TortureOptions, progress?: (r: TortureResult) => void, roundSeconds = 60): Promise<TortureResult> {
   const dir = tempStatsDir('mmstats-torture-');
   const env = { TORTURE_MODULE: SELF_URL, TORTURE_FORMAT: String(opts.format), TORTURE_DIR: dir };
-  const writer = runScript(WRITER, { env });
+  const writer = runScript(opts.families ? FAMILY_WRITER : WRITER, { env });
   const readers: ScriptProcess[] = [];
   try {
     const file = (await writer.ready) as string;
-    for (let i = 0; i < opts.readers; i++) readers.push(runScript(READER, { env }));
+    for (let i = 0; i < opts.readers; i++) readers.push(runScript(opts.families ? FAMILY_READER : READER, { env }));
     await Promise.all(readers.map((r) => r.ready));
     const started = process.hrtime.bigint();
     const writing = writer.call('run');
@@ -225,9 +402,12 @@ export async function torture(opts: TortureOptions, progress?: (r: TortureResult
     let result: TortureResult;
     for (;;) {
       const roundEnd = Math.min(deadline, Date.now() + roundSeconds * 1000);
-      const counts = (await Promise.all(readers.map((r) => r.call('run', file, perReader, roundEnd)))) as ReaderCounts[];
+      const counts = (await Promise.all(readers.map((r) => r.call('run', file, perReader, roundEnd)))) as (ReaderCounts | FamilyCounts)[];
       const writes = (await writer.call('writes')) as number;
-      result = summarise(opts, counts, writes, Number(process.hrtime.bigint() - started) / 1e9);
+      const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+      result = opts.families
+        ? summariseFamilies(opts, counts as FamilyCounts[], writes, (await writer.call('churn')) as number, elapsed)
+        : summarise(opts, counts as ReaderCounts[], writes, elapsed);
       if (counts.every((c) => c.reads >= perReader) || Date.now() >= deadline) break;
       progress?.(result);
     }
@@ -257,6 +437,32 @@ function summarise(opts: TortureOptions, counts: ReaderCounts[], writes: number,
   };
 }
 
+function summariseFamilies(
+  opts: TortureOptions,
+  counts: FamilyCounts[],
+  writes: number,
+  churn: number,
+  elapsedSeconds: number,
+): TortureResult {
+  const inconsistent = sum(counts.map((c) => c.inconsistent));
+  return {
+    ...opts,
+    writes,
+    churn,
+    snapshots: sum(counts.map((c) => c.snapshots)),
+    totalReads: sum(counts.map((c) => c.reads)),
+    busy: sum(counts.map((c) => c.busy)),
+    busyBy: {},
+    fresh: sum(counts.map((c) => c.fresh)),
+    misattributed: sum(counts.map((c) => c.misattributed)),
+    familyErrors: sum(counts.map((c) => c.errors)),
+    inconsistent: { word: 0, count: 0, text: inconsistent, parts: 0 },
+    inconsistentTotal: inconsistent,
+    examples: counts.flatMap((c) => c.examples).slice(0, 5),
+    elapsedSeconds,
+  };
+}
+
 function mergeCounts(list: Record<string, number>[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of list) for (const [k, v] of Object.entries(m)) out[k] = (out[k] ?? 0) + v;
@@ -267,8 +473,16 @@ function sum(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
 
-function parseArgs(argv: string[]): { formats: (1 | 2)[]; reads: number; seconds: number; readers: number; json: boolean } {
+function parseArgs(argv: string[]): {
+  formats: (1 | 2)[];
+  reads: number;
+  seconds: number;
+  readers: number;
+  json: boolean;
+  families: boolean;
+} {
   let formats: (1 | 2)[] | undefined;
+  let families = false;
   let reads: number | undefined;
   let seconds: number | undefined;
   let readers = 1;
@@ -289,11 +503,14 @@ function parseArgs(argv: string[]): { formats: (1 | 2)[]; reads: number; seconds
     else if (a === '--seconds') seconds = num(a, argv[++i]);
     else if (a === '--readers') readers = Math.floor(num(a, argv[++i]));
     else if (a === '--smoke') smoke = true;
+    else if (a === '--families') families = true;
     else if (a === '--json') json = true;
-    else throw new Error(`unknown argument ${JSON.stringify(a)} (use --format, --reads, --seconds, --readers, --smoke, --json)`);
+    else
+      throw new Error(`unknown argument ${JSON.stringify(a)} (use --format, --families, --reads, --seconds, --readers, --smoke, --json)`);
   }
   return {
-    formats: formats ?? (smoke ? [2, 1] : [2]),
+    formats: families ? [2] : (formats ?? (smoke ? [2, 1] : [2])),
+    families,
     reads: reads ?? (smoke ? 2e6 : 1e8),
     seconds: seconds ?? (smoke ? 3 : 3600),
     readers,
@@ -305,7 +522,24 @@ function fmt(n: number): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: 0 });
 }
 
+function familyReport(r: TortureResult): string {
+  const rate = r.totalReads / r.elapsedSeconds;
+  const lines = [
+    `families (format 2): ${r.readers} reader(s), ${r.elapsedSeconds.toFixed(1)} s, ${os.cpus().length} CPUs`,
+    `  writes        ${fmt(r.writes)} rounds, ${fmt(r.churn ?? 0)} children added or removed (${fmt((r.churn ?? 0) / r.elapsedSeconds)}/s)`,
+    `  reads         ${fmt(r.totalReads)} child values in ${fmt(r.snapshots)} snapshots (${fmt(rate)} values/s)`,
+    `  fresh         ${fmt(r.fresh ?? 0)} (a child read before its first update: legitimate)`,
+    `  busy          ${fmt(r.busy)} (value kept changing; reported as null)`,
+    `  inconsistent  ${fmt(r.inconsistentTotal)}`,
+    `  misattributed ${fmt(r.misattributed ?? 0)} (a value under another label set)`,
+    `  family errors ${fmt(r.familyErrors ?? 0)}`,
+  ];
+  for (const e of r.examples) lines.push(`    e.g. ${e}`);
+  return lines.join('\n');
+}
+
 function report(r: TortureResult): string {
+  if (r.families) return familyReport(r);
   const rate = r.totalReads / r.elapsedSeconds;
   const bad = r.inconsistentTotal;
   const lines = [
@@ -334,12 +568,13 @@ async function main(): Promise<void> {
       if (!args.json)
         console.log(`  ... ${p.elapsedSeconds.toFixed(0)} s: ${fmt(p.totalReads)} reads, ${p.inconsistentTotal} inconsistent`);
     };
-    const r = await torture({ format, reads: args.reads, seconds: args.seconds, readers: args.readers }, progress);
+    const r = await torture({ format, reads: args.reads, seconds: args.seconds, readers: args.readers, families: args.families }, progress);
     results.push(r);
     if (!args.json) console.log(report(r));
   }
   if (args.json) console.log(JSON.stringify(results));
-  if (results.some((r) => r.format === 2 && r.inconsistentTotal > 0)) process.exitCode = 1;
+  const bad = (r: TortureResult) => r.inconsistentTotal + (r.misattributed ?? 0) + (r.familyErrors ?? 0) > 0;
+  if (results.some((r) => r.format === 2 && bad(r))) process.exitCode = 1;
 }
 
 if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === SELF_URL) {

@@ -173,6 +173,9 @@ const CASES: readonly Case[] = [
   { label: 'c.timer', factory: 'timer', make: (f) => f.timer({ unit: 'milliseconds' }), apply: (x) => [1.5, 2.5, 30].forEach((v) => x.record(v)), v1: true },
   { label: 'c.memory', factory: 'memoryUsage', make: (f) => f.memoryUsage(), apply: (x) => (x.record(1024, 4096), x.record(-10, 0)), v1: false },
   { label: 'c.process', factory: 'processMemory', make: (f) => f.processMemory(), apply: (x) => (x.refresh(), x.stop()), v1: false },
+  // Labelled families (format 2.1): children of two field types.
+  { label: 'c.family', factory: 'counter', make: (f) => f.counter({ labels: ['method', 'status'] }), apply: (x) => (x.with('GET', 200).incr(2), x.with('PUT', 'é"\\').incr(1)), v1: false },
+  { label: 'c.famhist', factory: 'histogram', make: (f) => f.histogram({ buckets: [1, 2], labels: ['route'] }), apply: (x) => x.with('/a').record(1.5), v1: false },
   { label: 's.int8', factory: 'static.int8', make: (f) => f.static.int8(-128), v1: true },
   { label: 's.uint8', factory: 'static.uint8', make: (f) => f.static.uint8(() => 255), v1: true },
   { label: 's.int16', factory: 'static.int16', make: (f) => f.static.int16(-2), v1: true },
@@ -227,13 +230,14 @@ for (const format of [2, 1] as const) {
       sameSnapshot(snap, ts);
       assert.equal(snap.writer.alive, true, 'the writer runs: its lock says so');
 
-      const labels = new Set(ts.fields.map((f) => f.label));
+      const labels = new Set(ts.fields.map((f) => f.family ?? f.label));
       for (const c of CASES.filter((x) => format === 2 || x.v1)) assert.ok(labels.has(c.label), `${c.label} is in the file`);
       if (format === 2) {
-        // The file uses every data type and every kind FORMAT.md defines.
-        const types = new Set(ts.fields.map((f) => f.type));
+        // The file uses every data type and every kind FORMAT.md defines (a family shows as its children).
+        const types = new Set(ts.fields.map((f) => (f.family ? 'family' : f.type)));
         const kinds = new Set(ts.fields.map((f) => f.kind));
         for (const name of Object.values(DATA_TYPE_NAMES)) assert.ok(types.has(name), `no field of data type ${name}`);
+        ts.fields.forEach((t, i) => assert.deepEqual([snap.fields[i].family, snap.fields[i].labels], [t.family, t.labels], t.label));
         for (const name of Object.values(KIND_NAMES)) assert.ok(kinds.has(name), `no field of kind ${name}`);
       }
       // 64-bit extremes come through with every digit.
@@ -542,3 +546,81 @@ test('the Python reader sees a writer alive while it holds its lock and dead onc
   assert.equal(r.writer().alive, false);
   r.close();
 });
+
+test(
+  'the Python reader reads labelled families as the TypeScript reader does, and never a value under another label set',
+  { skip: NO_PYTHON },
+  async () => {
+    const dir = tempStatsDir();
+    const w = runScript(
+      `
+    const M = defineModel('PyFam', {
+      requests: field.counter({ help: 'requests', labels: ['method', 'status'] }),
+      lat: field.timer({ buckets: [0.1, 1], moving: 3, labels: ['route'] }),
+      name: field.string({ size: 8, labels: ['k'] }),
+      big: field.uint64({ labels: ['k'], maxSeries: 2 }),
+      parts: field.compound(['a', 'b'], { labels: ['k'] }),
+      code: field.gauge({ labels: ['a', 'b'] }),
+      up: field.gauge(),
+    });
+    const s = M.open({ path: env.DIR, defaultFields: false });
+    s.requests.with('GET', 200).incr(3);
+    s.requests.with('quote"d\\\\', 'new\\nline').incr(1);
+    s.lat.with('/a').record(0.5);
+    s.name.with('x').set('héllo');
+    for (const k of ['a', 'b', 'c', 'd']) s.big.with(k).set(2n ** 63n + 1n);
+    s.parts.with('p').set({ a: 1, b: -2 });
+    s.up.set(1);
+    // Each child's value is a function of its labels: a value under another label set shows.
+    const code = (a, b) => a * 1000 + b;
+    let round = 0;
+    let timer;
+    on('churn', () => {
+      timer = setInterval(() => {
+        for (let i = 0; i < 20; i++) {
+          const a = (round + i) % 7, b = (round * 3 + i) % 11;
+          s.code.with(a, b).set(code(a, b));
+          if (i % 3 === 0) s.code.remove((a + 2) % 7, (b + 5) % 11);
+        }
+        round++;
+      }, 1);
+    });
+    on('stop', () => clearInterval(timer));
+    ready(s.path);
+  `,
+      { env: { DIR: dir } },
+    );
+    try {
+      const file = await w.ready;
+      const r = StatsReader.open(file);
+      const ts = r.read();
+      const py = await runPython([file]);
+      assert.equal(py.code, 0, py.stderr);
+      const [snap] = parseExact(py.stdout) as any[];
+      sameSnapshot(snap, ts);
+      ts.fields.forEach((t, i) => {
+        assert.equal(snap.fields[i].family, t.family, `family of ${t.label}`);
+        assert.deepEqual(snap.fields[i].labels, t.labels, `labels of ${t.label}`);
+      });
+      assert.ok(ts.fields.some((f) => f.label === 'requests{method="quote\\"d\\\\",status="new\\nline"}'));
+      assert.ok(ts.fields.some((f) => f.label === 'big{otel_metric_overflow="true"}'));
+
+      await w.call('churn');
+      let children = 0;
+      for (let run = 0; run < 5; run++) {
+        const out = await runPython([file]);
+        assert.equal(out.code, 0, out.stderr);
+        for (const f of (parseExact(out.stdout) as any[])[0].fields) {
+          if (f.family !== 'code') continue;
+          children++;
+          assert.equal(f.value, Number(f.labels.a) * 1000 + Number(f.labels.b), `${f.label} holds another label set's value`);
+        }
+      }
+      assert.ok(children > 0);
+      await w.call('stop');
+      r.close();
+    } finally {
+      await w.end();
+    }
+  },
+);

@@ -14,6 +14,9 @@ prints a JSON array with one object per file read::
      "fields": [{"label": ..., "type": ..., "kind": ..., "unit": ..., "help": ...,
                  "static": false, "value": ...}, ...]}
 
+A child of a labelled family (format 2.1) is one field named
+``family{a="x",b="y"}`` with two more keys, ``"family"`` and ``"labels"``.
+
 64-bit integers are printed with every digit; NaN and the infinities, which
 JSON cannot spell, as the strings "NaN", "Infinity" and "-Infinity". A file
 that cannot be read is reported on stderr and the others are still printed;
@@ -92,9 +95,18 @@ SCALARS: Dict[int, Tuple[str, str, int]] = {
     10: ("float64", "<d", 8),
     11: ("bool", "<B", 1),
 }
-DT_STRING, DT_STRUCT, DT_HISTOGRAM = 12, 13, 14
+DT_STRING, DT_STRUCT, DT_HISTOGRAM, DT_FAMILY = 12, 13, 14, 15
 DATA_TYPE_NAMES = {code: info[0] for code, info in SCALARS.items()}
 DATA_TYPE_NAMES.update({DT_STRING: "string", DT_STRUCT: "struct", DT_HISTOGRAM: "histogram"})
+
+# Labelled families (section 13).
+FAMILY_EXTRA = struct.Struct("<HHHHIIIIIIII")  # 40 bytes, section 13.1
+DIR_FIRST_CHUNK = 0
+CHUNK_NEXT, CHUNK_SLOT_COUNT, CHUNK_SLOTS = 0, 4, 16
+SLOT_SEQ, SLOT_STATE, SLOT_LENGTHS = 0, 4, 8
+SLOT_FREE, SLOT_LIVE, SLOT_OVERFLOW = 0, 1, 2
+MAX_LABELS, MAX_CHUNK_SLOTS, MAX_SERIES, MAX_SLOT_SIZE = 16, 256, 1_000_000, 1 << 20
+OVERFLOW_LABEL = "otel_metric_overflow"
 PART_FORMATS = {7: "<q", 8: "<Q", 10: "<d"}  # part data types (section 2.2)
 HISTOGRAM_SCALARS = ("count", "sum", "min", "max", "last")  # section 2.3
 
@@ -369,7 +381,8 @@ def _decode_record(heap: bytes, at: int, limit: int) -> Dict[str, Any]:
         "unit": unit,
         "help": help_text,
         "parts": parts,
-        "bounds": list(struct.unpack_from(f"<{extra_len // 8}d", extra)) if extra_len else [],
+        "bounds": list(struct.unpack_from(f"<{extra_len // 8}d", extra)) if extra_len and data_type != DT_FAMILY else [],
+        "extra": extra,
     }
 
 
@@ -439,6 +452,183 @@ def _read_value(f: _File, rec: Dict[str, Any]) -> Tuple[Any, Optional[str]]:
     return None, None  # an unknown data type: skipped, never guessed at (section 3.1)
 
 
+def _decode_family(extra: bytes) -> Dict[str, Any]:
+    """Check and decode a family record's extra (sections 13.1 and 13.5)."""
+    if len(extra) < FAMILY_EXTRA.size:
+        raise ValueError(f"family description of {len(extra)} bytes is too short")
+    (
+        child_type,
+        child_flags,
+        part_count,
+        label_count,
+        child_param,
+        child_size,
+        slot_size,
+        slot_value,
+        capacity,
+        max_series,
+        bounds_count,
+        _reserved,
+    ) = FAMILY_EXTRA.unpack_from(extra, 0)
+    if not 1 <= label_count <= MAX_LABELS:
+        raise ValueError(f"family has {label_count} label names")
+    if capacity > 1024 or not 1 <= max_series <= MAX_SERIES:
+        raise ValueError("family label capacity or maxSeries is out of range")
+    if (
+        slot_size % 8
+        or slot_value % 8
+        or slot_value < SLOT_LENGTHS + label_count * (2 + capacity)
+        or slot_value + child_size > slot_size
+        or slot_size > MAX_SLOT_SIZE
+    ):
+        raise ValueError(f"family slot layout (size {slot_size}, value at {slot_value}) is inconsistent")
+    p = FAMILY_EXTRA.size
+    if p + bounds_count * 8 + part_count * PART.size + label_count * 2 > len(extra):
+        raise ValueError("family description overflows its record")
+    bounds = list(struct.unpack_from(f"<{bounds_count}d", extra, p))
+    p += bounds_count * 8
+    raw_parts = [PART.unpack_from(extra, p + i * PART.size) for i in range(part_count)]
+    p += part_count * PART.size
+    name_lens = list(struct.unpack_from(f"<{label_count}H", extra, p))
+    p += label_count * 2
+    if p + sum(r[1] for r in raw_parts) + sum(name_lens) > len(extra):
+        raise ValueError("family names overflow the record")
+    parts = []
+    for part_type, name_len, part_offset in raw_parts:
+        if part_offset + 8 > child_size:
+            raise ValueError("family child part lies outside the child value")
+        parts.append((extra[p : p + name_len].decode("utf-8"), part_type, part_offset))
+        p += name_len
+    names = []
+    for n in name_lens:
+        if n == 0 or n > 128:
+            raise ValueError(f"family label name of {n} bytes")
+        names.append(extra[p : p + n].decode("utf-8"))
+        p += n
+    if len(set(names)) != len(names):
+        raise ValueError("family label names repeat")
+    return {
+        "data_type": child_type,
+        "flags": child_flags,
+        "param": child_param,
+        "value_size": child_size,
+        "parts": parts,
+        "bounds": bounds,
+        "names": names,
+        "capacity": capacity,
+        "slot_size": slot_size,
+        "slot_value": slot_value,
+        "max_series": max_series,
+    }
+
+
+def _escape_label_value(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _read_slot(f: _File, fam: Dict[str, Any], slot: int) -> Tuple[Optional[int], Optional[bytes], Optional[bytes]]:
+    """One slot with the slot protocol (section 13.3): (state, label bytes, value bytes), or Nones if it never settled."""
+    v = slot + fam["slot_value"]
+    size = fam["value_size"]
+    seqlocked = bool(fam["flags"] & RECORD_FLAG_SEQLOCK)
+    for _ in range(READ_RETRIES):
+        s1 = _u32(f.read(slot + SLOT_SEQ, 4), 0)
+        if s1 & 1:
+            continue  # the slot is changing owner
+        head = f.read(slot, fam["slot_value"])
+        inner = _u32(f.read(v, 4), 0) if seqlocked else 0
+        if inner & 1:
+            continue
+        value = f.read(v, size) if seqlocked or size > 8 else _read_settled(f, v, size)
+        if seqlocked and _u32(f.read(v, 4), 0) != inner:
+            continue
+        if _u32(f.read(slot + SLOT_SEQ, 4), 0) == s1:
+            return _u32(head, SLOT_STATE), head, value
+    return None, None, None
+
+
+def _read_family(f: _File, rec: Dict[str, Any], base: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Every child of a family, each named ``name{a="x"}``; a malformed part is one error entry."""
+    name = rec["label"]
+
+    def error(reason: str) -> Dict[str, Any]:
+        return {**base, "value": None, "error": f"ERR_MMSTATS_MALFORMED: family {name}: {reason}", "family": name}
+
+    try:
+        fam = _decode_family(rec["extra"])
+    except (ValueError, struct.error, UnicodeDecodeError) as e:
+        return [error(str(e))]
+    child_rec = {**rec, "data_type": fam["data_type"], "flags": fam["flags"], "param": fam["param"]}
+    child_rec.update(value_size=fam["value_size"], parts=fam["parts"], bounds=fam["bounds"], value_offset=0)
+    child_type = DATA_TYPE_NAMES.get(fam["data_type"], f"unknown({fam['data_type']})")
+    out: List[Dict[str, Any]] = []
+    names = fam["names"]
+    link, last, slots = rec["value_offset"] + DIR_FIRST_CHUNK, rec["value_offset"], 0
+    while True:
+        chunk = _u32(f.read(link, 4), 0)
+        if chunk == 0:
+            break
+        limit = min(_u32(f.read(H_USED_SIZE, 4), 0), f.size())  # loaded after the link: it covers the chunk
+        if chunk % 8 or chunk <= last or chunk + CHUNK_SLOTS > limit:
+            out.append(error(f"chunk offset {chunk} is out of order or out of bounds"))
+            break
+        count = _u32(f.read(chunk + CHUNK_SLOT_COUNT, 4), 0)
+        if count == 0 or count > MAX_CHUNK_SLOTS or chunk + CHUNK_SLOTS + count * fam["slot_size"] > limit:
+            out.append(error(f"chunk at {chunk} claims {count} slots, past the end of the file"))
+            break
+        slots += count
+        if slots > fam["max_series"] + 1:
+            out.append(error(f"chunks hold more slots than maxSeries {fam['max_series']} allows"))
+            break
+        for i in range(count):
+            slot = chunk + CHUNK_SLOTS + i * fam["slot_size"]
+            state, head, value = _read_slot(f, fam, slot)
+            if state is None:
+                out.append(error(f"slot at {slot} kept changing while read"))
+                continue
+            if state == SLOT_FREE:
+                continue
+            if state == SLOT_OVERFLOW:
+                labels = {OVERFLOW_LABEL: "true"}
+            elif state == SLOT_LIVE:
+                labels = {}
+                p = SLOT_LENGTHS + 2 * len(names)
+                try:
+                    for j, label_name in enumerate(names):
+                        n = struct.unpack_from("<H", head, SLOT_LENGTHS + 2 * j)[0]
+                        if n > fam["capacity"] or p + n > fam["slot_value"]:
+                            raise ValueError(f"slot at {slot}: label value {j} of {n} bytes overflows its room")
+                        labels[label_name] = head[p : p + n].decode("utf-8")
+                        p += n
+                except UnicodeDecodeError:
+                    out.append(error(f"slot at {slot}: a label value is not valid UTF-8"))
+                    continue
+                except ValueError as e:
+                    out.append(error(str(e)))
+                    continue
+            else:
+                out.append(error(f"slot at {slot} has an unknown state {state}"))
+                continue
+            rendered = ",".join(f'{k}="{_escape_label_value(v)}"' for k, v in labels.items())
+            entry = {**base, "label": f"{name}{{{rendered}}}", "type": child_type}
+            scalar = SCALARS.get(fam["data_type"])
+            try:
+                if scalar is not None:
+                    val: Any = struct.unpack_from(scalar[1], value, 0)[0]
+                    entry["value"] = val != 0 if fam["data_type"] == 11 else val
+                else:
+                    entry["value"] = _decode_seqlocked(child_rec, value)
+            except struct.error:
+                entry["value"] = None
+                entry["error"] = "value block is too small for its type"
+            entry["family"] = name
+            entry["labels"] = labels
+            out.append(entry)
+        last = chunk
+        link = chunk + CHUNK_NEXT
+    return out
+
+
 def _read_v2(f: _File, path: str, head: bytes) -> Dict[str, Any]:
     _check_header(head)
     state = _u32(head, H_STATE)
@@ -456,7 +646,7 @@ def _read_v2(f: _File, path: str, head: bytes) -> Dict[str, Any]:
     at = _u32(head, H_FIRST_RECORD)
     for i in range(count):
         rec = _decode_record(heap, at, limit)
-        value, err = _read_value(f, rec)
+        value, err = (None, None) if rec["data_type"] == DT_FAMILY else _read_value(f, rec)
         entry: Dict[str, Any] = {
             "label": rec["label"],
             "type": DATA_TYPE_NAMES.get(rec["data_type"], f"unknown({rec['data_type']})"),
@@ -468,7 +658,10 @@ def _read_v2(f: _File, path: str, head: bytes) -> Dict[str, Any]:
         }
         if err is not None:
             entry["error"] = err
-        fields.append(entry)
+        if rec["data_type"] == DT_FAMILY:
+            fields.extend(_read_family(f, rec, entry))
+        else:
+            fields.append(entry)
         if i + 1 < count:
             nxt = rec["next"]
             # Offsets only grow: this rules out cycles and overlapping records.

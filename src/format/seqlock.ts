@@ -28,7 +28,7 @@
  */
 
 /** True where the CPU keeps stores in order (x86 TSO): plain sequence stores are enough. */
-const STORES_ORDERED = process.arch === 'x64' || process.arch === 'ia32';
+export const STORES_ORDERED = process.arch === 'x64' || process.arch === 'ia32';
 
 /**
  * A seqlock's writer: the view of its sequence word (element 0) and its own copy of

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
 import { processAlive } from '../platform/identity.js';
-import { READ_RETRIES, copyBlock } from '../format/seqlock.js';
+import { READ_RETRIES, STORES_ORDERED, copyBlock } from '../format/seqlock.js';
 import {
   Chunk,
   Directory,
@@ -407,6 +407,8 @@ export class StatsReader {
     const end = v + ((m.childValueSize + 7) & ~7);
     const child = fam.child!;
     const seqlocked = (m.childFlags & RecordFlags.SEQLOCK) !== 0;
+    // A scalar child where loads stay in order (x86): one load between the two sequence loads, no copy.
+    const direct = STORES_ORDERED && SCALAR_SIZE[m.childDataType] !== undefined;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const s1 = Atomics.load(this.i32, seqIndex);
       if ((s1 & 1) !== 0) continue;
@@ -414,7 +416,10 @@ export class StatsReader {
       const cached = fam.cache[index];
       const labelCopy = state === SlotState.LIVE && cached?.seq !== s1 ? copyBlock(this.i32, this.bytes, slot, v) : undefined;
       let value: Uint8Array | undefined;
-      if (state === SlotState.LIVE || state === SlotState.OVERFLOW) {
+      let scalar: Value = null;
+      const owned = state === SlotState.LIVE || state === SlotState.OVERFLOW;
+      if (owned && direct) scalar = this.scalarAt(m.childDataType, v);
+      else if (owned) {
         const inner = seqlocked ? Atomics.load(this.i32, v >> 2) : 0;
         if ((inner & 1) !== 0) continue;
         value = copyBlock(this.i32, this.bytes, v, end);
@@ -423,7 +428,7 @@ export class StatsReader {
       if (Atomics.load(this.i32, seqIndex) !== s1) continue;
       // Consistent: the state, labels and value all belong to one owner of the slot.
       if (state === SlotState.FREE) return undefined;
-      if (value === undefined) return familyError(fam, `slot at ${slot} has an unknown state ${state}`);
+      if (!owned) return familyError(fam, `slot at ${slot} has an unknown state ${state}`);
       let info: ChildInfo;
       if (state === SlotState.OVERFLOW) info = overflowInfo(fam);
       else if (cached?.seq === s1) info = cached.info;
@@ -437,7 +442,7 @@ export class StatsReader {
         info = childInfo(fam, values);
         fam.cache[index] = { seq: s1, info };
       }
-      return childValue(info, decodeValue(child, value));
+      return childValue(info, value === undefined ? scalar : decodeValue(child, value));
     }
     const known = fam.cache[index]?.info;
     return known ? childValue(known, null, 'slot kept changing while read') : familyError(fam, `slot at ${slot} kept changing while read`);
@@ -462,43 +467,36 @@ export class StatsReader {
       return this.readSeqlocked(f);
     }
     if (o % size !== 0) return failed(f.info, `value offset ${o} is not aligned to ${size}`);
+    return withValue(f.info, this.scalarAt(m.dataType, o));
+  }
+
+  /** One aligned load of the scalar of `dataType` at `o` (see readV2). */
+  private scalarAt(dataType: number, o: number): Value {
     const v = (this.scalarViews ??= scalarViews(this.buffer));
-    let value: Value;
-    switch (m.dataType) {
+    switch (dataType) {
       case DataType.INT8:
-        value = v.i8[o]!;
-        break;
+        return v.i8[o]!;
       case DataType.UINT8:
-        value = this.bytes[o]!;
-        break;
+        return this.bytes[o]!;
       case DataType.INT16:
-        value = v.i16[o >> 1]!;
-        break;
+        return v.i16[o >> 1]!;
       case DataType.UINT16:
-        value = v.u16[o >> 1]!;
-        break;
+        return v.u16[o >> 1]!;
       case DataType.INT32:
-        value = this.i32[o >> 2]!;
-        break;
+        return this.i32[o >> 2]!;
       case DataType.UINT32:
-        value = v.u32[o >> 2]!;
-        break;
+        return v.u32[o >> 2]!;
       case DataType.INT64:
-        value = narrow(v.i64[o >> 3]!);
-        break;
+        return narrow(v.i64[o >> 3]!);
       case DataType.UINT64:
-        value = narrow(v.u64[o >> 3]!);
-        break;
+        return narrow(v.u64[o >> 3]!);
       case DataType.FLOAT32:
-        value = v.f32[o >> 2]!;
-        break;
+        return v.f32[o >> 2]!;
       case DataType.FLOAT64:
-        value = v.f64[o >> 3]!;
-        break;
+        return v.f64[o >> 3]!;
       default:
-        value = this.bytes[o] !== 0;
+        return this.bytes[o] !== 0;
     }
-    return withValue(f.info, value);
   }
 
   /**
@@ -654,8 +652,32 @@ function overflowInfo(fam: FamilyState): ChildInfo {
 }
 
 function childValue(i: ChildInfo, value: Value, error?: string): FieldValue {
-  const base = { label: i.label, type: i.type, kind: i.kind, unit: i.unit, help: i.help, static: i.static, value };
-  return error === undefined ? { ...base, family: i.family, labels: i.labels } : { ...base, error, family: i.family, labels: i.labels };
+  // Literals of fixed shapes: a spread would cost several times the whole read.
+  if (error === undefined) {
+    return {
+      label: i.label,
+      type: i.type,
+      kind: i.kind,
+      unit: i.unit,
+      help: i.help,
+      static: i.static,
+      value,
+      family: i.family,
+      labels: i.labels,
+    };
+  }
+  return {
+    label: i.label,
+    type: i.type,
+    kind: i.kind,
+    unit: i.unit,
+    help: i.help,
+    static: i.static,
+    value,
+    error,
+    family: i.family,
+    labels: i.labels,
+  };
 }
 
 /** A family (or a part of it) that could not be read: one field named after the family, saying why. */
