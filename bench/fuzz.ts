@@ -25,6 +25,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { MmstatsError, StatsReader, readAll } from '../src/index.js';
 import { Header, Record as Rec, decodeRecord } from '../src/format/v2.js';
+import { Chunk, Directory, FamilyExtra, Slot, decodeFamilyExtra } from '../src/format/family.js';
 import { decodeV1Fields } from '../src/format/v1.js';
 import { runScript } from '../test/helpers/proc.js';
 
@@ -65,6 +66,16 @@ for (const format of [2, 1]) {
   add(s, 'timer', field.timer && (() => field.timer({ buckets: [0.001, 0.01, 0.1, 1] })))?.record?.(0.05);
   add(s, 'minmax', field.minMax && (() => field.minMax()))?.record?.(4);
   add(s, 'sampled', field.samplingCounter && (() => field.samplingCounter()));
+  // Labelled families (format 2.1; refused in format 1): several chunks, freed slots, an overflow child.
+  const fam = add(s, 'req', () => field.counter({ labels: ['method', 'status'], maxSeries: 12 }));
+  if (fam) {
+    for (let i = 0; i < 16; i++) fam.with(i % 2 ? 'GET' : 'PÖST', 200 + i).incr(i);
+    fam.remove('GET', 201);
+    fam.remove('PÖST', 204);
+  }
+  const famText = add(s, 'who', () => field.string({ size: 16, labels: ['user'] }));
+  if (famText) for (const u of ['ann', 'bob', '日本']) famText.with(u).set('hi ' + u);
+  add(s, 'lat', () => field.histogram({ buckets: [0.1, 1], labels: ['route'] }))?.with('/a').record(0.5);
   add(s, 'version', () => field.static.string('1.2.3'));
   add(s, 'answer', () => field.static.uint32(42));
   s.close();
@@ -116,10 +127,35 @@ export function describeSeed(name: string, bytes: Uint8Array): Seed {
       hot.push(at + Rec.PARTS);
       const m = decodeRecord(bytes, at, bytes.length, true);
       hot.push(m.valueOffset, m.valueOffset + 4, m.valueOffset + 8);
+      if (m.extra) hot.push(...familyHot(bytes, dv, at + Rec.PARTS, m.valueOffset, m.extra));
       at = dv.getUint32(at + Rec.NEXT, true);
     }
   }
   return { name, bytes, hot: [...new Set(hot)].sort((a, b) => a - b), records };
+}
+
+/** A family's structures: its description, directory, each chunk's header and each slot's words. */
+function familyHot(bytes: Uint8Array, dv: DataView, extraAt: number, directory: number, extra: Uint8Array): number[] {
+  const hot = Object.values(FamilyExtra).map((k) => extraAt + k);
+  hot.push(directory + Directory.FIRST_CHUNK, directory + Directory.LIVE);
+  const meta = decodeFamilyExtra(extra);
+  for (let chunk = dv.getUint32(directory, true), last = 0; chunk > last && chunk < bytes.length;) {
+    hot.push(chunk + Chunk.NEXT, chunk + Chunk.SLOT_COUNT);
+    const count = dv.getUint32(chunk + Chunk.SLOT_COUNT, true);
+    for (let i = 0; i < count; i++) {
+      const slot = chunk + Chunk.SLOTS + i * meta.slotSize;
+      hot.push(
+        slot + Slot.SEQ,
+        slot + Slot.STATE,
+        slot + Slot.LENGTHS,
+        slot + Slot.LENGTHS + 2 * meta.labelNames.length,
+        slot + meta.slotValueOffset,
+      );
+    }
+    last = chunk;
+    chunk = dv.getUint32(chunk + Chunk.NEXT, true);
+  }
+  return hot;
 }
 
 /** One change to a file. Offsets are picked relative to the seed's structures. */

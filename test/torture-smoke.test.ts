@@ -10,6 +10,9 @@ import {
   SnapshotChecker,
   TORTURE_SCRIPT,
   checkedText,
+  childText,
+  judge,
+  labelCode,
   partsAreConsistent,
   textIsConsistent,
   wordIsConsistent,
@@ -55,3 +58,35 @@ test('format 2 under a flat-out writer: zero inconsistent reads in a smoke run',
   assert.ok(r.totalReads - r.busy > 1_000, `readers got ${r.totalReads - r.busy} settled values`);
   assert.deepEqual(r.inconsistent, { word: 0, count: 0, text: 0, parts: 0 }, `examples: ${r.examples.join(' | ')}`);
 });
+
+test('the family checks tell a value under another label set, a torn one and a fresh child apart', () => {
+  assert.equal(judge('fam.code', { a: 'a1', b: 'b2' }, labelCode('a1', 'b2')), 'ok');
+  assert.equal(judge('fam.code', { a: 'a1', b: 'b2' }, labelCode('a2', 'b1')), 'misattributed');
+  assert.equal(judge('fam.code', { a: 'a1', b: 'b2' }, 0), 'fresh');
+  assert.equal(judge('fam.text', { k: 'k1' }, childText('k1', 5)), 'ok');
+  assert.equal(judge('fam.text', { k: 'k1' }, childText('k2', 5)), 'misattributed');
+  assert.equal(judge('fam.text', { k: 'k1' }, childText('k1', 5).slice(0, 6) + childText('k1', 6).slice(6)), 'inconsistent');
+  const c = labelCode('k3', 'k3');
+  assert.equal(judge('fam.hist', { k: 'k3' }, { count: 2, sum: 2 * c, min: c, max: c }), 'ok');
+  const other = labelCode('k4', 'k4');
+  assert.equal(judge('fam.hist', { k: 'k3' }, { count: 1, sum: other, min: other, max: other }), 'misattributed');
+  assert.equal(judge('fam.hist', { k: 'k3' }, { count: 2, sum: c + other, min: c, max: other }), 'inconsistent');
+  assert.equal(judge('fam.hist', { k: 'k3' }, { count: 0, sum: 0, min: 0, max: 0 }), 'fresh');
+});
+
+test(
+  'families under churn with slot reuse: no value under another label set, none torn, in a smoke run',
+  { timeout: 120_000 },
+  async () => {
+    const { stdout } = await run(process.execPath, [TORTURE_SCRIPT, '--families', '--seconds', '3', '--reads', '2000000', '--json'], {
+      maxBuffer: 1 << 20,
+    });
+    const [r] = JSON.parse(stdout) as TortureResult[];
+    assert.ok(r, 'the torture printed a result');
+    assert.ok((r.churn ?? 0) > 1_000, `the writer added or removed ${r.churn} children`);
+    assert.ok(r.totalReads - r.busy > 1_000, `readers got ${r.totalReads - r.busy} settled child values`);
+    assert.equal(r.misattributed, 0, `examples: ${r.examples.join(' | ')}`);
+    assert.equal(r.inconsistentTotal, 0, `examples: ${r.examples.join(' | ')}`);
+    assert.equal(r.familyErrors, 0, `examples: ${r.examples.join(' | ')}`);
+  },
+);

@@ -445,7 +445,9 @@ export class StatsReader {
       return childValue(info, value === undefined ? scalar : decodeValue(child, value));
     }
     const known = fam.cache[index]?.info;
-    return known ? childValue(known, null, 'slot kept changing while read') : familyError(fam, `slot at ${slot} kept changing while read`);
+    return known
+      ? { ...childValue(known, null), error: 'slot kept changing while read' }
+      : familyError(fam, `slot at ${slot} kept changing while read`, true);
   }
 
   /**
@@ -651,21 +653,8 @@ function overflowInfo(fam: FamilyState): ChildInfo {
   return info;
 }
 
-function childValue(i: ChildInfo, value: Value, error?: string): FieldValue {
-  // Literals of fixed shapes: a spread would cost several times the whole read.
-  if (error === undefined) {
-    return {
-      label: i.label,
-      type: i.type,
-      kind: i.kind,
-      unit: i.unit,
-      help: i.help,
-      static: i.static,
-      value,
-      family: i.family,
-      labels: i.labels,
-    };
-  }
+/** A child's value with its description: a literal of one fixed shape (a spread would cost more than the read). */
+function childValue(i: ChildInfo, value: Value): FieldValue {
   return {
     label: i.label,
     type: i.type,
@@ -674,14 +663,17 @@ function childValue(i: ChildInfo, value: Value, error?: string): FieldValue {
     help: i.help,
     static: i.static,
     value,
-    error,
     family: i.family,
     labels: i.labels,
   };
 }
 
-/** A family (or a part of it) that could not be read: one field named after the family, saying why. */
-function familyError(fam: FamilyState, reason: string): FieldValue {
+/**
+ * A family (or a part of it) that could not be read: one field named after the
+ * family, without labels, saying why. Malformed unless `busy` (a slot that kept
+ * changing owner while read, whose labels were never seen: try again).
+ */
+function familyError(fam: FamilyState, reason: string, busy = false): FieldValue {
   const i = fam.childInfo;
   return {
     label: i.label,
@@ -691,7 +683,7 @@ function familyError(fam: FamilyState, reason: string): FieldValue {
     help: i.help,
     static: false,
     value: null,
-    error: `ERR_MMSTATS_MALFORMED: family ${fam.name}: ${reason}`,
+    error: `${busy ? '' : 'ERR_MMSTATS_MALFORMED: '}family ${fam.name}: ${reason}`,
     family: fam.name,
   };
 }
