@@ -137,8 +137,31 @@ function limitCases(): Case[] {
   // typed arrays: the bucket from the value's bits, one bucket increment, one sum increment.
   const least = { buckets: new Float64Array(2048), sum: new Float64Array(1), v: new Float64Array(1), w: new Uint32Array(2) };
   least.w = new Uint32Array(least.v.buffer);
+  // The floor of a family's `with(a, b)` hit: two Map lookups by hand.
+  const trie = new Map([
+    [
+      'GET',
+      new Map([
+        ['200', 1],
+        ['500', 2],
+      ]),
+    ],
+    [
+      'POST',
+      new Map([
+        ['200', 3],
+        ['500', 4],
+      ]),
+    ],
+  ]);
+  const keys = { trie, m: ['GET', 'POST'], s: ['200', '500'], acc: new Float64Array(1) };
   return [
     { name: 'limit: Float64Array increment', group: 'increment', make: loop(f64, 'x[0] += 1', 'x[0]') },
+    {
+      name: 'limit: two Map.get (a 2-level trie by hand)',
+      group: 'peer',
+      make: loop(keys, 'x.acc[0] += x.trie.get(x.m[i & 1]).get(x.s[(i >> 1) & 1])', 'x.acc[0]'),
+    },
     { name: 'limit: Float64Array store', group: 'store', make: loop(f64, 'x[1] = i', 'x[1]') },
     { name: 'limit: Int32Array store', group: 'store', make: loop(i32, 'x[0] = i', 'x[0]') },
     {
