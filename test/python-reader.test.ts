@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StatsReader, MmstatsError, type Snapshot, type FieldValue } from '../src/index.js';
+import { StatsReader, MmstatsError, openStats, field, type Snapshot, type FieldValue } from '../src/index.js';
 import { DATA_TYPE_NAMES, Header, KIND_NAMES, Record as Rec } from '../src/format/v2.js';
 import { pageSize } from '../src/native/index.js';
 import { DIST, runScript, tempStatsDir, waitFor } from './helpers/proc.js';
@@ -624,3 +624,39 @@ test(
     }
   },
 );
+
+test('the Python reader reports a damaged family slot as the TypeScript reader does, and reads the rest', { skip: NO_PYTHON }, async () => {
+  const dir = tempStatsDir();
+  const stats = openStats({ name: 'PyBadFam', path: dir, defaultFields: false });
+  stats.add('before', field.gauge()).set(1);
+  const fam = stats.add('fam', field.counter({ labels: ['a'] }));
+  fam.with('x').incr(5);
+  fam.with('y').incr(6);
+  stats.add('after', field.gauge()).set(2);
+  const bytes = fs.readFileSync(stats.path);
+  stats.remove();
+  // The slot of child x: state 1, one label value of length 1, "x".
+  let slot = -1;
+  for (let i = 0; i + 16 < bytes.length && slot < 0; i += 8) {
+    if (bytes.readUInt32LE(i + 4) === 1 && bytes.readUInt16LE(i + 8) === 1 && bytes[i + 10] === 0x78) slot = i;
+  }
+  assert.ok(slot > 0);
+  bytes.writeUInt16LE(900, slot + 8);
+  const file = path.join(dir, 'damaged.mmstats');
+  fs.writeFileSync(file, bytes);
+  const r = StatsReader.open(file);
+  const ts = r.read();
+  r.close();
+  const py = await runPython([file]);
+  assert.equal(py.code, 0, py.stderr);
+  const [snap] = parseExact(py.stdout) as any[];
+  for (const fields of [snap.fields as FieldValue[], ts.fields]) {
+    const by = new Map(fields.map((f) => [f.label, f]));
+    assert.equal(by.get('before')!.value, 1);
+    assert.equal(by.get('after')!.value, 2);
+    assert.equal(by.get('fam{a="y"}')!.value, 6);
+    assert.ok(!by.has('fam{a="x"}'));
+    const err = fields.find((f) => f.family === 'fam' && !f.labels)!;
+    assert.match(err.error!, /^ERR_MMSTATS_MALFORMED: family fam: slot at \d+: label value 0 of 900 bytes/);
+  }
+});

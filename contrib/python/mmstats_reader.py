@@ -551,11 +551,14 @@ def _read_family(f: _File, rec: Dict[str, Any], base: Dict[str, Any]) -> List[Di
     """Every child of a family, each named ``name{a="x"}``; a malformed part is one error entry."""
     name = rec["label"]
 
-    def error(reason: str) -> Dict[str, Any]:
-        return {**base, "value": None, "error": f"ERR_MMSTATS_MALFORMED: family {name}: {reason}", "family": name}
+    def error(reason: str, busy: bool = False) -> Dict[str, Any]:
+        prefix = "" if busy else "ERR_MMSTATS_MALFORMED: "
+        return {**base, "value": None, "error": f"{prefix}family {name}: {reason}", "family": name}
 
     try:
         fam = _decode_family(rec["extra"])
+        if rec["value_size"] < 16 or rec["value_offset"] % 8:
+            raise ValueError(f"directory at {rec['value_offset']} is too small or unaligned")
     except (ValueError, struct.error, UnicodeDecodeError) as e:
         return [error(str(e))]
     child_rec = {**rec, "data_type": fam["data_type"], "flags": fam["flags"], "param": fam["param"]}
@@ -584,7 +587,7 @@ def _read_family(f: _File, rec: Dict[str, Any], base: Dict[str, Any]) -> List[Di
             slot = chunk + CHUNK_SLOTS + i * fam["slot_size"]
             state, head, value = _read_slot(f, fam, slot)
             if state is None:
-                out.append(error(f"slot at {slot} kept changing while read"))
+                out.append(error(f"slot at {slot} kept changing while read", busy=True))
                 continue
             if state == SLOT_FREE:
                 continue
