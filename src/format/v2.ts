@@ -400,6 +400,19 @@ export function decodeRecord(bytes: Uint8Array, offset: number, limit: number, l
   };
 }
 
+/**
+ * True when the record `meta` describes a seqlocked value whose sequence in `bytes`
+ * is odd: its writer stopped inside a write (it was killed there), so the payload
+ * may hold part of one value and part of another. No writer wrote that state; a
+ * writer that takes over the file must not publish it again (see `Storage`).
+ */
+export function isTornValue(bytes: Uint8Array, meta: FieldMeta, littleEndian: boolean): boolean {
+  if ((meta.flags & RecordFlags.SEQLOCK) === 0) return false;
+  const at = meta.valueOffset + Seqlocked.SEQUENCE;
+  if (at + 4 > bytes.length) return true;
+  return (viewOf(bytes).getUint32(at, littleEndian) & 1) !== 0;
+}
+
 /** Value block size for a string field of `capacity` bytes. */
 export function stringValueSize(capacity: number): number {
   return align(Seqlocked.PAYLOAD + capacity, 8);

@@ -26,6 +26,7 @@ import {
   align,
   decodeRecord,
   encodeRecord,
+  isTornValue,
   recordSize,
 } from '../format/v2.js';
 import { Chunk, Directory, Slot, SlotState, decodeFamilyExtra, familyKey, readSlotLabels } from '../format/family.js';
@@ -193,7 +194,7 @@ export class Storage {
         throw new MmstatsError('ERR_MMSTATS_IN_USE', `the file belongs to a live writer${pid ? ` (pid ${pid})` : ''}`, { path: file });
       }
       // A stale file: its writer is gone. Keep its values if asked, then start afresh.
-      if (opts.keep) previous = readPrevious(fs.readFileSync(fd));
+      if (opts.keep) previous = readPrevious(fs.readFileSync(fd), file);
       fs.ftruncateSync(fd, 0);
     }
     if (!native.lockExclusive(fd)) {
@@ -443,9 +444,17 @@ function readPid(fd: number): number | undefined {
   return b.subarray(0, 8).equals(Buffer.from(MAGIC)) ? b.readUInt32LE(Header.PID) : undefined;
 }
 
-/** Values of a stale file, by label, so a persistent writer continues from them. */
-function readPrevious(bytes: Uint8Array): PreviousValues {
+/**
+ * Values of a stale file, by label, so a persistent writer continues from them.
+ * A seqlocked value its writer was killed in the middle of writing (odd sequence)
+ * is left out, whatever its type: its bytes may mix two writes, and the new writer
+ * would publish them as whole. That field starts empty instead, a state a writer
+ * really wrote. (v1 has no sequence: its buffered values are read from the copy
+ * that was complete, and its unbuffered strings are as the original left them.)
+ */
+function readPrevious(bytes: Uint8Array, file: string): PreviousValues {
   const out: PreviousValues = new Map();
+  let torn = 0;
   try {
     if (bytes[0] === V1_VERSION) {
       for (const f of decodeV1Fields(bytes, bytes.length)) {
@@ -458,6 +467,7 @@ function readPrevious(bytes: Uint8Array): PreviousValues {
       for (let i = 0; i < count && at !== 0; i++) {
         const m = decodeRecord(bytes, at, bytes.length, true);
         if (m.extra) out.set(m.label, previousFamily(bytes, m.valueOffset, m.extra));
+        else if (isTornValue(bytes, m, true)) torn++;
         else {
           out.set(m.label, {
             typeKey: `2:${m.dataType}:${m.valueSize}:${m.param}`,
@@ -471,6 +481,11 @@ function readPrevious(bytes: Uint8Array): PreviousValues {
     }
   } catch {
     // A damaged stale file: keep what was read before the damage.
+  }
+  if (torn > 0) {
+    process.emitWarning(`mmstats: ${file}: ${torn} kept value(s) were cut off mid-write when the previous writer died; they start empty`, {
+      code: 'MMSTATS_TORN_VALUES',
+    });
   }
   return out;
 }
