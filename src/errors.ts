@@ -13,6 +13,8 @@ export type MmstatsErrorCode =
   | 'ERR_MMSTATS_MALFORMED'
   /** The file is still being created by its writer (its ready mark is not set). */
   | 'ERR_MMSTATS_INITIALISING'
+  /** The file was never finished: its writer died while creating it (no lock held, pid gone). `mmstats clean` removes it. */
+  | 'ERR_MMSTATS_ABANDONED'
   /** The file shrank or vanished while it was being read. */
   | 'ERR_MMSTATS_TRUNCATED'
   /** A stats directory or file failed a safety check (symlink, owner, mode). */

@@ -183,7 +183,8 @@ export class StatsReader {
 
   /**
    * Open a stats file read-only. Throws MmstatsError: NOT_STATS (foreign file),
-   * VERSION (newer major format), INITIALISING (still being made), MALFORMED,
+   * VERSION (newer major format), INITIALISING (still being made), ABANDONED
+   * (its writer died making it: it will never be ready), MALFORMED,
    * UNSAFE_PATH (a symlink or not a regular file), IO.
    */
   static open(file: string): StatsReader {
@@ -198,8 +199,9 @@ export class StatsReader {
         throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'is a symbolic link; not followed', { path: file, cause: e });
       throw new MmstatsError('ERR_MMSTATS_IO', `cannot open: ${e.message}`, { path: file, cause: e });
     }
+    let st: fs.Stats | undefined;
     try {
-      const st = fs.fstatSync(fd);
+      st = fs.fstatSync(fd);
       if (!st.isFile()) throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'is not a regular file', { path: file });
       if (st.size === 0) throw new MmstatsError('ERR_MMSTATS_INITIALISING', 'is empty: its writer is still creating it', { path: file });
       if (st.size > Limits.MAX_FILE_SIZE)
@@ -211,8 +213,13 @@ export class StatsReader {
       reader.refreshLayout();
       return reader;
     } catch (err) {
+      let error = err instanceof MmstatsError ? err : malformed(file, err);
+      if (error.code === 'ERR_MMSTATS_INITIALISING' && st) {
+        const why = abandonment(fd, st);
+        if (why) error = new MmstatsError('ERR_MMSTATS_ABANDONED', why, { path: file });
+      }
       fs.closeSync(fd);
-      throw err instanceof MmstatsError ? err : malformed(file, err);
+      throw error;
     }
   }
 
@@ -763,6 +770,35 @@ function decodeSeqlocked(dv: DataView, bytes: Uint8Array, m: FieldMeta, base: nu
       // An unknown data type: shown without a value, never guessed at.
       return null;
   }
+}
+
+/**
+ * A file with no header yet and no writer holding it is taken for abandoned after
+ * this long: a writer takes the lock right after creating the file, so only a
+ * writer killed in between leaves one, and a live writer would have written its
+ * header in a moment.
+ */
+export const ABANDONED_AFTER_MS = 10_000;
+
+/**
+ * Why a file that is still initialising will never be ready, or undefined while a
+ * writer may still be making it. Its creator is provably gone when no process holds
+ * the file's lock (a writer holds it from before the header until it exits) and the
+ * header's pid no longer runs with the header's start token; a file without a
+ * header, when it has not changed for ABANDONED_AFTER_MS.
+ */
+function abandonment(fd: number, st: fs.Stats): string | undefined {
+  if (native.isLockedByOther(fd)) return undefined;
+  const head = Buffer.alloc(Header.SIZE);
+  const n = fs.readSync(fd, head, 0, Header.SIZE, 0);
+  if (n === Header.SIZE && head.subarray(0, 8).equals(Buffer.from(MAGIC))) {
+    const pid = head.readUInt32LE(Header.PID);
+    if (pid > 0 && processAlive(pid, head.readDoubleLE(Header.START_TOKEN))) return undefined;
+    return `was never finished: its writer (pid ${pid}) died while creating it (mmstats clean removes it)`;
+  }
+  const idleMs = Date.now() - st.mtimeMs;
+  if (idleMs < ABANDONED_AFTER_MS) return undefined;
+  return `has had no header for ${Math.round(idleMs / 1000)} s and no writer holds it: its writer died creating it (mmstats clean removes it)`;
 }
 
 function sniff(file: string, head: Buffer, size: number): 1 | 2 {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { threadId as workerThreadId } from 'node:worker_threads';
 import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
-import { processStartToken } from '../platform/identity.js';
+import { processAlive, processStartToken } from '../platform/identity.js';
 import { ensureSafeDir } from '../platform/paths.js';
 import { V1_VERSION, decodeV1Fields, encodeV1Field, v1FieldSize } from '../format/v1.js';
 import {
@@ -125,8 +125,8 @@ export class Storage {
         this.buffer = native.map(fd, Math.max(RESERVE_BYTES, this.fileSize), true);
       }
     } catch (err) {
+      unlinkIfSame(this.path, this.inode); // before the lock goes with the descriptor
       fs.closeSync(fd);
-      fs.rmSync(this.path, { force: true });
       const e = err as NodeJS.ErrnoException;
       throw new MmstatsError('ERR_MMSTATS_IO', `cannot allocate or map the stats file: ${e.message}`, { path: this.path, cause: err });
     }
@@ -159,52 +159,19 @@ export class Storage {
   private static openFile(opts: StorageOptions): Storage {
     ensureSafeDir(opts.dir, true);
     const file = path.join(opts.dir, opts.fileName);
-    const C = fs.constants;
-    const flags = C.O_RDWR | C.O_NOFOLLOW;
-    let fd: number;
-    let previous: PreviousValues = new Map();
-    try {
-      fd = fs.openSync(file, flags | C.O_CREAT | C.O_EXCL, opts.mode);
-      fs.fchmodSync(fd, opts.mode); // the umask must not widen or narrow what was asked
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code !== 'EEXIST') throw openError(file, e);
-      try {
-        fd = fs.openSync(file, flags);
-      } catch (err2) {
-        throw openError(file, err2 as NodeJS.ErrnoException);
-      }
-      const st = fs.fstatSync(fd);
-      const uid = process.getuid?.();
-      if (!st.isFile() || (uid !== undefined && st.uid !== uid)) {
-        fs.closeSync(fd);
-        throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'an existing file of that name is not a regular file of this user', {
-          path: file,
-        });
-      }
-      // Truncating a file with other links, or one that holds something else, would destroy data elsewhere.
-      if (st.nlink > 1 || !looksLikeStats(fd, st.size)) {
-        fs.closeSync(fd);
-        const why = st.nlink > 1 ? 'has other hard links' : 'is not a stats file';
-        throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', `an existing file of that name ${why}; not overwriting it`, { path: file });
-      }
-      if (!native.lockExclusive(fd)) {
-        const pid = st.size >= Header.SIZE ? readPid(fd) : undefined;
-        fs.closeSync(fd);
-        throw new MmstatsError('ERR_MMSTATS_IN_USE', `the file belongs to a live writer${pid ? ` (pid ${pid})` : ''}`, { path: file });
-      }
-      // A stale file: its writer is gone. Keep its values if asked, then start afresh.
-      if (opts.keep) previous = readPrevious(fs.readFileSync(fd), file);
-      fs.ftruncateSync(fd, 0);
+    const deadline = Date.now() + CLAIM_WAIT_MS;
+    for (;;) {
+      const claim = claimFile(file, opts);
+      if ('fd' in claim) return new Storage(opts, claim.fd, claim.previous);
+      if (Date.now() > deadline) throw new MmstatsError('ERR_MMSTATS_IN_USE', `${claim.busy} for ${CLAIM_WAIT_MS} ms`, { path: file });
+      sleepSync(2);
     }
-    if (!native.lockExclusive(fd)) {
-      fs.closeSync(fd);
-      throw new MmstatsError('ERR_MMSTATS_IN_USE', 'another writer took the file while it was being created', { path: file });
-    }
-    return new Storage(opts, fd, previous);
   }
 
   private writeHeader(opts: StorageOptions): void {
+    // Found before the first store: a writer killed while writing its header must not
+    // leave a pid without its start token (reading /proc is the slow part).
+    const startToken = processStartToken(process.pid) ?? 0;
     const dv = this.dv;
     this.bytes.set(MAGIC, Header.MAGIC);
     dv.setUint16(Header.VERSION_MAJOR, VERSION_MAJOR, true);
@@ -215,7 +182,7 @@ export class Storage {
     dv.setUint32(Header.OS_TID, native.threadId(), true);
     dv.setUint32(Header.THREAD_ID, workerThreadId, true);
     dv.setUint32(Header.FLAGS, (opts.shared ? FileFlags.SHARED : 0) | (opts.keep ? FileFlags.PERSISTENT : 0), true);
-    dv.setFloat64(Header.START_TOKEN, processStartToken(process.pid) ?? 0, true);
+    dv.setFloat64(Header.START_TOKEN, startToken, true);
     dv.setFloat64(Header.CREATED_MS, Date.now(), true);
     Atomics.store(this.header32, Header.USED_SIZE / 4, this.used);
   }
@@ -264,13 +231,9 @@ export class Storage {
     this.memory = true;
     this.remap(old.byteLength);
     native.unmap(old);
+    unlinkIfSame(this.path, this.inode); // while the lock is held: see remove()
     fs.closeSync(this.fd);
     this.fd = -1;
-    try {
-      if (fs.lstatSync(this.path).ino === this.inode) fs.unlinkSync(this.path);
-    } catch {
-      // Already gone.
-    }
   }
 
   /** Map a larger window (in memory: copy into a larger buffer) and move every field's views to it. */
@@ -397,14 +360,20 @@ export class Storage {
 
   /** Close and delete the file (only if the name still points at this file). Idempotent. */
   remove(): void {
-    const wasOpen = !this.closed;
+    if (this.closed) return;
+    // Unlink while the lock is held: once it is released, a new writer may take the
+    // file over under the same name, and the unlink would remove that writer's file.
+    if (!this.memory) unlinkIfSame(this.path, this.inode);
     this.close();
-    if (!wasOpen || this.memory) return;
-    try {
-      if (fs.lstatSync(this.path).ino === this.inode) fs.unlinkSync(this.path);
-    } catch {
-      // Already gone.
-    }
+  }
+}
+
+/** Unlink `file` if it still names inode `ino`. */
+function unlinkIfSame(file: string, ino: number): void {
+  try {
+    if (fs.lstatSync(file).ino === ino) fs.unlinkSync(file);
+  } catch {
+    // Already gone.
   }
 }
 
@@ -430,18 +399,147 @@ function openError(file: string, e: NodeJS.ErrnoException): MmstatsError {
   return new MmstatsError('ERR_MMSTATS_IO', `cannot create the stats file: ${e.message}`, { path: file, cause: e });
 }
 
+/**
+ * How long a writer waits for a file whose lock is held by a process that is not a
+ * live writer of it: `mmstats clean` holds it for the moment it takes to remove a
+ * stale file, and a writer creating the file holds it before its header says who
+ * it is.
+ */
+const CLAIM_WAIT_MS = 2000;
+
+/** Sleep without an event loop: opening is synchronous. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * One attempt to create the file, or to take over a stale one, ending with this
+ * process holding its lock while the name still names it. Returns `busy` (try
+ * again shortly) when someone else holds the lock for a moment, or when the file
+ * was removed between the open and the lock; throws when the file is not ours to
+ * take.
+ */
+function claimFile(file: string, opts: StorageOptions): { fd: number; previous: PreviousValues } | { busy: string } {
+  const C = fs.constants;
+  const flags = C.O_RDWR | C.O_NOFOLLOW;
+  let fd: number;
+  let created = true;
+  try {
+    fd = fs.openSync(file, flags | C.O_CREAT | C.O_EXCL, opts.mode);
+    fs.fchmodSync(fd, opts.mode); // the umask must not widen or narrow what was asked
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'EEXIST') throw openError(file, e);
+    created = false;
+    try {
+      fd = fs.openSync(file, flags);
+    } catch (err2) {
+      const e2 = err2 as NodeJS.ErrnoException;
+      if (e2.code === 'ENOENT') return { busy: 'the file kept vanishing while it was opened' };
+      throw openError(file, e2);
+    }
+    const st = fs.fstatSync(fd);
+    const uid = process.getuid?.();
+    if (!st.isFile() || (uid !== undefined && st.uid !== uid)) {
+      fs.closeSync(fd);
+      throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', 'an existing file of that name is not a regular file of this user', {
+        path: file,
+      });
+    }
+    // Truncating a file with other links, or one that holds something else, would destroy data elsewhere.
+    if (st.nlink > 1 || !looksLikeStats(fd, st.size)) {
+      fs.closeSync(fd);
+      const why = st.nlink > 1 ? 'has other hard links' : 'is not a stats file';
+      throw new MmstatsError('ERR_MMSTATS_UNSAFE_PATH', `an existing file of that name ${why}; not overwriting it`, { path: file });
+    }
+  }
+  if (!native.lockExclusive(fd)) {
+    // A live writer whose header says so owns it. Otherwise the holder is a cleaner
+    // removing a stale file, or a writer that has not written its header yet: wait.
+    const pid = created ? 0 : liveWriterPid(fd);
+    fs.closeSync(fd);
+    if (pid > 0) throw new MmstatsError('ERR_MMSTATS_IN_USE', `the file belongs to a live writer (pid ${pid})`, { path: file });
+    return { busy: "another process held the file's lock" };
+  }
+  // The lock is ours; the name must still name this file. `mmstats clean` unlinks a
+  // stale file while it holds the lock: a writer that took the lock just after would
+  // otherwise live in a file no reader can find.
+  const held = fs.fstatSync(fd);
+  let named: fs.Stats | undefined;
+  try {
+    named = fs.lstatSync(file);
+  } catch {
+    // Removed: try again, with a new file.
+  }
+  if (held.nlink === 0 || !named || named.ino !== held.ino || named.dev !== held.dev) {
+    fs.closeSync(fd);
+    return { busy: 'the file kept being removed while it was opened' };
+  }
+  let previous: PreviousValues = new Map();
+  if (!created) {
+    // A stale file: its writer is gone. Keep its values if asked, then start afresh.
+    if (opts.keep) previous = readPrevious(fs.readFileSync(fd), file);
+    fs.ftruncateSync(fd, 0);
+  }
+  return { fd, previous };
+}
+
+/** What {@link removeStaleFile} did: removed (true), or why not. */
+export type StaleRemoval = true | 'gone' | 'taken' | 'changed' | 'locked';
+
+/**
+ * Remove a stats file judged stale, as one decision that no writer can slip into
+ * (`mmstats clean`): take the lock a writer takes, so none can take the file over
+ * meanwhile; check that the name still names the inode judged (`judged`: its
+ * stat) and that its first bytes, where the writer's identity is, are still
+ * `head`; then unlink before the lock is released. A writer that gets the lock
+ * next finds its name gone and makes a new file (see claimFile).
+ */
+export function removeStaleFile(file: string, judged: fs.Stats, head: Uint8Array): StaleRemoval {
+  const C = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, C.O_RDWR | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'gone';
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'locked';
+    throw err;
+  }
+  const same = (st: fs.Stats) => st.dev === judged.dev && st.ino === judged.ino;
+  try {
+    if (!same(fs.fstatSync(fd))) return 'changed';
+    if (!native.lockExclusive(fd)) return 'taken';
+    const now = Buffer.alloc(head.length);
+    if (fs.readSync(fd, now, 0, head.length, 0) !== head.length || !now.equals(head)) return 'changed';
+    let named: fs.Stats;
+    try {
+      named = fs.lstatSync(file);
+    } catch {
+      return 'gone';
+    }
+    if (!same(named)) return 'changed';
+    fs.unlinkSync(file);
+    return true;
+  } finally {
+    fs.closeSync(fd); // releases the lock, after the unlink
+  }
+}
+
+/** The pid in a v2 header when that process still runs (same start token), else 0. */
+function liveWriterPid(fd: number): number {
+  const b = Buffer.alloc(Header.SIZE);
+  if (fs.readSync(fd, b, 0, Header.SIZE, 0) < Header.SIZE || !b.subarray(0, 8).equals(Buffer.from(MAGIC))) return 0;
+  const pid = b.readUInt32LE(Header.PID);
+  return pid > 0 && processAlive(pid, b.readDoubleLE(Header.START_TOKEN)) ? pid : 0;
+}
+
 /** A stats file of either format, or one its writer died making (empty or zeros so far). */
 function looksLikeStats(fd: number, size: number): boolean {
   if (size === 0) return true;
   const head = Buffer.alloc(8);
   const n = fs.readSync(fd, head, 0, 8, 0);
   return head[0] === V1_VERSION || head.subarray(0, n).every((b) => b === 0) || (n === 8 && head.equals(Buffer.from(MAGIC)));
-}
-
-function readPid(fd: number): number | undefined {
-  const b = Buffer.alloc(Header.SIZE);
-  fs.readSync(fd, b, 0, Header.SIZE, 0);
-  return b.subarray(0, 8).equals(Buffer.from(MAGIC)) ? b.readUInt32LE(Header.PID) : undefined;
 }
 
 /**

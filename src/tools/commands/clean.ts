@@ -10,14 +10,18 @@
  *   exists and belongs to this user.
  *
  * Safety: a symbolic link is never followed or removed (lstat, then O_NOFOLLOW);
- * the name is unlinked only if it still names the inode that was checked; a file
- * that is not a readable mmstats file is never removed.
+ * a file of another user is left alone unless `--all-users`; a file that is not a
+ * readable mmstats file is never removed. A stale file is removed under the lock
+ * its writer would hold, and only if the name still names the inode judged with
+ * the same writer identity (`removeStaleFile`): a writer restarting under the same
+ * name cannot take it over between the check and the unlink.
  */
 import fs from 'node:fs';
 import { isMmstatsError } from '../../errors.js';
 import { FileFlags, Header } from '../../format/v2.js';
 import { processStartToken } from '../../platform/identity.js';
 import { StatsReader, findFiles, type WriterIdentity } from '../../reader/index.js';
+import { removeStaleFile, type StaleRemoval } from '../../writer/storage.js';
 import { Exit, parse } from '../args.js';
 import { Painter, guardPipes, sanitize, useColor, warn, write, type Style } from '../term.js';
 
@@ -33,13 +37,17 @@ decision and its reason, then "Removed N - M alive".
 A v2 file is kept while its writer holds the file's lock, or while its pid runs
 with the writer's start token; a pid now used by another process does not keep
 it. A v1 file is kept while its sys.pid process exists and belongs to this user.
-Symbolic links, files that are not mmstats files and unreadable files are never
-removed. Files that a writer asked to keep (persistent) are kept unless
---persistent is given.
+A file its writer never finished (it died while creating it: no lock held, its
+pid gone) is removed too. Symbolic links, files that are not mmstats files and
+unreadable files are never removed. Files that a writer asked to keep
+(persistent) are kept unless --persistent is given. Files of other users are
+kept unless --all-users is given. A file is removed under its writer's lock, so
+a writer that restarts under the same name at that moment keeps its file.
 
 Options:
   -n, --dry-run     say what would be removed; remove nothing
       --persistent  also remove persistent files whose writer is gone
+      --all-users   also judge (and remove) files that belong to other users
   -h, --help        show this help
 
 Exit status: 0 done, 1 a file could not be removed, 2 usage error.
@@ -97,56 +105,76 @@ interface Outcome extends Decision {
   readonly action: 'removed' | 'would remove' | 'kept' | 'failed';
 }
 
+/** What `mmstats clean` may remove. */
+interface CleanOptions {
+  readonly dryRun: boolean;
+  readonly removePersistent: boolean;
+  /** Also judge files of other users (otherwise kept whatever their state). */
+  readonly allUsers: boolean;
+}
+
+const kept = (reason: string): Outcome => ({ action: 'kept', verdict: 'keep', reason });
+
+/** The bytes a stale file's writer identity lives in (v2 header; v1: the first fields, sys.pid among them). */
+function head(fd: number): Buffer {
+  const b = Buffer.alloc(Header.SIZE);
+  return b.subarray(0, fs.readSync(fd, b, 0, Header.SIZE, 0));
+}
+
 /** Decide about one file and act on it (unless `dryRun`). Never throws. */
-function cleanOne(file: string, dryRun: boolean, removePersistent: boolean): Outcome | undefined {
+function cleanOne(file: string, opts: CleanOptions): Outcome | undefined {
   const C = fs.constants;
   let before: fs.Stats;
   try {
     before = fs.lstatSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return { action: 'kept', verdict: 'keep', reason: `cannot stat: ${(err as Error).message}` };
+    return kept(`cannot stat: ${(err as Error).message}`);
   }
-  if (before.isSymbolicLink()) return { action: 'kept', verdict: 'keep', reason: 'is a symbolic link: not followed' };
-  if (!before.isFile()) return { action: 'kept', verdict: 'keep', reason: 'is not a regular file' };
+  if (before.isSymbolicLink()) return kept('is a symbolic link: not followed');
+  if (!before.isFile()) return kept('is not a regular file');
+  const uid = process.getuid?.();
+  if (uid !== undefined && before.uid !== uid && !opts.allUsers) {
+    return kept(`belongs to uid ${before.uid}, not to you: --all-users judges other users' files too`);
+  }
   let fd: number;
   try {
     fd = fs.openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') return undefined;
-    if (e.code === 'ELOOP') return { action: 'kept', verdict: 'keep', reason: 'became a symbolic link: not followed' };
-    return { action: 'kept', verdict: 'keep', reason: `cannot open: ${e.message}` };
+    if (e.code === 'ELOOP') return kept('became a symbolic link: not followed');
+    return kept(`cannot open: ${e.message}`);
   }
   let reader: StatsReader | undefined;
   try {
     const held = fs.fstatSync(fd);
-    if (!held.isFile() || !sameInode(held, before)) return { action: 'kept', verdict: 'keep', reason: 'changed while it was checked' };
+    if (!held.isFile() || !sameInode(held, before)) return kept('changed while it was checked');
+    const judged = head(fd);
+    let decision: Decision;
     try {
       reader = StatsReader.open(file);
+      // The reader opened the name again: make sure it read the inode held here.
+      if (!sameInode(fs.lstatSync(file), held)) return kept('changed while it was checked');
+      const w = reader.writer();
+      const persistent = judged.length >= Header.SIZE && (judged.readUInt32LE(Header.FLAGS) & FileFlags.PERSISTENT) !== 0;
+      decision = reader.format === 1 ? judgeV1(w) : judgeV2(w, persistent, opts.removePersistent);
     } catch (err) {
-      if (isMmstatsError(err, 'ERR_MMSTATS_NOT_STATS')) return { action: 'kept', verdict: 'keep', reason: 'not an mmstats file' };
-      if (isMmstatsError(err, 'ERR_MMSTATS_INITIALISING'))
-        return { action: 'kept', verdict: 'keep', reason: 'still being created by its writer' };
-      const msg = isMmstatsError(err) ? `${err.code}: ${err.message.replace(`${file}: `, '')}` : String(err);
-      return { action: 'kept', verdict: 'keep', reason: `unreadable, not removed (${msg})` };
-    }
-    // The reader opened the name again: make sure it read the inode held here.
-    if (!sameInode(fs.lstatSync(file), held)) return { action: 'kept', verdict: 'keep', reason: 'changed while it was checked' };
-    const w = reader.writer();
-    let decision: Decision;
-    if (reader.format === 1) decision = judgeV1(w);
-    else {
-      const flags = Buffer.alloc(4);
-      fs.readSync(fd, flags, 0, 4, Header.FLAGS);
-      decision = judgeV2(w, (flags.readUInt32LE(0) & FileFlags.PERSISTENT) !== 0, removePersistent);
+      if (isMmstatsError(err, 'ERR_MMSTATS_NOT_STATS')) return kept('not an mmstats file');
+      if (isMmstatsError(err, 'ERR_MMSTATS_INITIALISING')) return kept('still being created by its writer');
+      if (!isMmstatsError(err, 'ERR_MMSTATS_ABANDONED')) {
+        const msg = isMmstatsError(err) ? `${err.code}: ${err.message.replace(`${file}: `, '')}` : String(err);
+        return kept(`unreadable, not removed (${msg})`);
+      }
+      decision = { verdict: 'stale', reason: err.message.replace(`${file}: `, '') };
     }
     if (decision.verdict !== 'stale') return { ...decision, action: 'kept' };
-    if (dryRun) return { ...decision, action: 'would remove' };
-    // Unlink only if the name still names the inode judged above.
-    if (!sameInode(fs.lstatSync(file), held)) return { action: 'kept', verdict: 'keep', reason: 'replaced while it was checked' };
-    fs.unlinkSync(file);
-    return { ...decision, action: 'removed' };
+    if (opts.dryRun) return { ...decision, action: 'would remove' };
+    const removed = removeStaleFile(file, held, judged);
+    if (removed === true) return { ...decision, action: 'removed' };
+    return removed === 'gone'
+      ? undefined
+      : { action: 'kept', verdict: removed === 'taken' ? 'alive' : 'keep', reason: REMOVAL_REFUSED[removed] };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') return undefined;
@@ -157,6 +185,13 @@ function cleanOne(file: string, dryRun: boolean, removePersistent: boolean): Out
   }
 }
 
+/** Why a stale file was not removed after all. */
+const REMOVAL_REFUSED: Record<Exclude<StaleRemoval, true | 'gone'>, string> = {
+  taken: 'a writer took the file over while it was checked',
+  changed: 'changed while it was checked',
+  locked: 'stale, but you cannot take its lock (no write permission) to remove it safely',
+};
+
 const STYLE: Record<Outcome['action'], Style> = { removed: 'yellow', 'would remove': 'yellow', kept: 'green', failed: 'red' };
 
 /** Run `mmstats clean`. */
@@ -165,6 +200,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values: opts, positionals } = parse(argv, {
     'dry-run': { type: 'boolean', short: 'n' },
     persistent: { type: 'boolean' },
+    'all-users': { type: 'boolean' },
   });
   if (opts.help) {
     await write(HELP);
@@ -176,7 +212,7 @@ export async function run(argv: string[]): Promise<number> {
   let alive = 0;
   let failed = 0;
   for (const file of findFiles(positionals)) {
-    const o = cleanOne(file, dryRun, opts.persistent === true);
+    const o = cleanOne(file, { dryRun, removePersistent: opts.persistent === true, allUsers: opts['all-users'] === true });
     if (!o) continue;
     if (o.action === 'removed' || o.action === 'would remove') removed++;
     if (o.verdict === 'alive') alive++;

@@ -11,6 +11,9 @@ import { percentileColumns, type Quantile } from './poll.js';
 import { Exit, parse } from '../args.js';
 import { Painter, formatValue, guardPipes, padEnd, sanitize, useColor, warn, write } from '../term.js';
 
+/** Files that are not finished stats files yet, or never will be: reported, but not a failure to read. */
+const UNFINISHED: ReadonlySet<string> = new Set(['ERR_MMSTATS_INITIALISING', 'ERR_MMSTATS_ABANDONED']);
+
 /** One line for `mmstats --help`. */
 export const summary = 'print every field of every stats file once';
 
@@ -28,7 +31,10 @@ Options:
       --percentiles L  percentiles shown for timers and histograms (default 50,90,99)
   -h, --help           show this help
 
-Exit status: 0 all files read, 1 some file could not be read, 2 usage error.
+Exit status: 0 every file was read, or is not a finished file: one its writer
+is still creating, or one it never finished (it died creating it; mmstats clean
+removes it), both reported on stderr; 1 some other file could not be read;
+2 usage error.
 `;
 
 /**
@@ -114,5 +120,5 @@ export async function run(argv: string[]): Promise<number> {
     for (const block of items) await write(block as string);
   }
   for (const e of errors) warn(`mmstats slurp: ${e.path}: ${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}`);
-  return errors.length > 0 ? Exit.FAILURE : Exit.OK;
+  return errors.some((e) => !UNFINISHED.has(e.error.code)) ? Exit.FAILURE : Exit.OK;
 }
