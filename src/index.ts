@@ -12,7 +12,7 @@ export type { NumberField, CounterField, GaugeField, BoolField } from './writer/
 export type { BigIntField, StringField, CompoundField } from './writer/fields/wide.js';
 export type { StaticField } from './writer/fields/static.js';
 export { MmstatsError, isMmstatsError, type MmstatsErrorCode } from './errors.js';
-export { defaultStatsDir, defaultGlob } from './platform/paths.js';
+export { defaultStatsDir, defaultStatsDirs, defaultGlob, defaultGlobs } from './platform/paths.js';
 export * from './reader/index.js';
 export type { AverageField } from './writer/fields/average.js';
 export type { TimerField, TimerScope, TimeUnit } from './writer/fields/timer.js';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MmstatsError } from '../errors.js';
-import { defaultGlob } from '../platform/paths.js';
+import { defaultGlobs } from '../platform/paths.js';
 import { StatsReader, type Snapshot } from './reader.js';
 
 /** Compile a file-name glob (`*`, `?`, `[...]`, `[!...]`) to an anchored RegExp. */
@@ -37,7 +37,7 @@ const GLOB_CHARS = /[*?[]/;
  * kept as is. With no patterns, the default glob (MMSTATS_GLOB) is used.
  */
 export function findFiles(patterns: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): string[] {
-  const list = patterns.length > 0 ? patterns : [defaultGlob(env)];
+  const list = patterns.length > 0 ? patterns : defaultGlobs(env);
   const out = new Set<string>();
   for (const pattern of list) {
     let dir: string;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { threadId as workerThreadId } from 'node:worker_threads';
 import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
-import { DEFAULT_FILENAME, commandName, defaultStatsDir, expandTemplate } from '../platform/paths.js';
+import { DEFAULT_FILENAME, commandName, expandTemplate, writerStatsDir } from '../platform/paths.js';
 import { Header, MAGIC } from '../format/v2.js';
 import { checkLabel, FieldSpec, type Field, type FormatVersion } from './field.js';
 import { field } from './fields/index.js';
@@ -143,7 +143,7 @@ interface Target {
 
 /** Paths of the files this thread's open of `className` would use. */
 function resolveFile(className: string, options: OpenOptions): { dir: string; fileName: string; template: string } {
-  const dir = options.path ?? defaultStatsDir();
+  const dir = options.path ?? writerStatsDir();
   const template = options.filename ?? (process.env.MMSTATS_FILES || DEFAULT_FILENAME); // an empty variable means unset
   const fileName = expandTemplate(template, { cmd: commandName(), pid: process.pid, tid: workerThreadId, className });
   return { dir, fileName, template };

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { Exit, UsageError, numberOption, parse } from '../args.js';
-import { defaultStatsDir } from '../../platform/paths.js';
+import { defaultStatsDirs } from '../../platform/paths.js';
 import { createServer, type App } from '../server/server.js';
 import { DEFAULT_WRITER_LABELS, WRITER_LABELS, type ExpositionOptions, type WriterLabel } from '../server/prometheus.js';
 
@@ -116,7 +116,7 @@ export function serveConfig(
   if (port > 65535) throw new UsageError(`port must be at most 65535, not ${port}`);
   let paths = values.path ?? [];
   if (paths.length === 0 && env.MMSTATS_PATH) paths = env.MMSTATS_PATH.split(':').filter((p) => p !== '');
-  if (paths.length === 0) paths = [defaultStatsDir(env)];
+  if (paths.length === 0) paths = defaultStatsDirs(env);
   if (paths.some((p) => p.includes('\0'))) throw new UsageError('a stats path must not hold a NUL byte');
   return { host, port, paths };
 }
