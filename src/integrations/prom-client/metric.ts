@@ -1,0 +1,183 @@
+/**
+ * What every prom-client metric class shares: its configuration and checks, and its
+ * series. A series is one label set: the label object prom-client exports (first
+ * seen, copied), its cell in the storage, and its place in the export order
+ * (prom-client's: first use first; a removed label set comes back last).
+ *
+ * Lookup walks a trie of Maps, one level per label name in sorted order, keyed by
+ * the value as a string (undefined for a label left out, as prom-client keys a
+ * partial label set apart): a hit builds no string and allocates nothing. Unknown
+ * label names are found by counting the object's keys against the names matched,
+ * and only then reported with prom-client's message.
+ */
+import { globalRegistry, Registry } from './registry.js';
+import { memoryStorage, type MetricStorage } from './storage.js';
+import type { Aggregator, CollectFunction, MetricConfiguration } from './types.js';
+import { isObject, validateLabel, validateLabelName, validateMetricName } from './validation.js';
+
+/** One label set of a metric. */
+export interface Series {
+  /** The labels exported (prom-client's label object: key order as first given). */
+  labels: Record<string, any>;
+  /** False once removed or reset away: a cached child then looks its label set up again. */
+  live: boolean;
+  /** The lookup keys, one per sorted label name. */
+  readonly keys: readonly unknown[];
+}
+
+let storage: MetricStorage = memoryStorage;
+
+/** @internal The storage new metrics use. */
+export function metricStorage(): MetricStorage {
+  return storage;
+}
+
+/** @internal Switch the storage of metrics created from now on (tests, and the file backing). */
+export function setMetricStorage(s: MetricStorage): void {
+  storage = s;
+}
+
+function keyOf(v: unknown): unknown {
+  return typeof v === 'string' ? v : v === undefined ? undefined : String(v);
+}
+
+/** Base of Counter, Gauge, Histogram and Summary. */
+export abstract class BaseMetric<T extends string, S extends Series> {
+  name: string;
+  help: string;
+  labelNames: T[];
+  registers: Registry<any>[];
+  aggregator: Aggregator;
+  collect?: CollectFunction<any>;
+  enableExemplars: boolean;
+  /** The label names in sorted order (lookup order). */
+  readonly sortedLabelNames: string[];
+  /** prom-client's type name. */
+  declare readonly type: 'counter' | 'gauge' | 'histogram' | 'summary';
+  /** The series in export order. */
+  protected order = new Set<S>();
+  /** Trie root (a Map per level); the series itself when there are no label names. */
+  private root: any;
+
+  constructor(config: MetricConfiguration<T>) {
+    if (!isObject(config)) throw new TypeError('constructor expected a config object');
+    this.labelNames = (config.labelNames ?? []) as T[];
+    this.registers = config.registers ?? [globalRegistry];
+    this.aggregator = config.aggregator ?? 'sum';
+    this.enableExemplars = config.enableExemplars ?? false;
+    this.help = config.help;
+    this.name = config.name;
+    if (!this.help) throw new Error('Missing mandatory help parameter');
+    if (!this.name) throw new Error('Missing mandatory name parameter');
+    if (!validateMetricName(this.name)) throw new Error('Invalid metric name');
+    if (!validateLabelName(this.labelNames)) throw new Error('Invalid label name');
+    if (config.collect && typeof config.collect !== 'function') throw new Error('Optional "collect" parameter must be a function');
+    this.collect = config.collect;
+    this.sortedLabelNames = [...this.labelNames].sort();
+    this.root = this.sortedLabelNames.length === 0 ? undefined : new Map();
+  }
+
+  /** Register with every registry of the configuration (called last by each constructor). */
+  protected register(): void {
+    for (const reg of this.registers) {
+      if (this.enableExemplars && reg.contentType === Registry.PROMETHEUS_CONTENT_TYPE)
+        throw new TypeError('Exemplars are supported only on OpenMetrics registries');
+      reg.registerMetric(this as any);
+    }
+  }
+
+  /** Set every series back (each class as prom-client does). */
+  abstract reset(): void;
+
+  /** Make the series of a new label set (its cell included). */
+  protected abstract makeSeries(labels: Record<string, any>, keys: unknown[]): S;
+
+  /** Release a series' cell in the storage. */
+  protected abstract dropCell(s: S): void;
+
+  /** Run the `collect` callback (awaiting it if it returns a promise). */
+  protected async runCollect(): Promise<void> {
+    if (this.collect) {
+      const v = this.collect();
+      if (v instanceof Promise) await v;
+    }
+  }
+
+  /** The series of `labels`, or undefined; throws prom-client's error for an unknown label name. */
+  protected find(labels: Record<string, any>): S | undefined {
+    const names = this.sortedLabelNames;
+    let node = this.root;
+    let defined = 0;
+    for (let i = 0; i < names.length; i++) {
+      const v = labels[names[i]!];
+      if (v !== undefined) defined++;
+      node = node.get(keyOf(v));
+      if (node === undefined) {
+        validateLabel(this.labelNames, labels);
+        return undefined;
+      }
+    }
+    let n = 0;
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    for (const _ in labels) n++;
+    if (n !== defined) validateLabel(this.labelNames, labels);
+    return node;
+  }
+
+  /** The series of `labels`, made if new (labels already checked). */
+  protected create(labels: Record<string, any>): S {
+    const names = this.sortedLabelNames;
+    const keys = names.map((n) => keyOf(labels[n]));
+    const s = this.makeSeries({ ...labels }, keys);
+    if (names.length === 0) this.root = s;
+    else {
+      let node = this.root as Map<unknown, any>;
+      for (let i = 0; i < keys.length - 1; i++) {
+        let next = node.get(keys[i]);
+        if (next === undefined) node.set(keys[i], (next = new Map()));
+        node = next;
+      }
+      node.set(keys[keys.length - 1], s);
+    }
+    this.order.add(s);
+    return s;
+  }
+
+  /** The series of `labels`, made if new. */
+  protected resolve(labels: Record<string, any>): S {
+    return this.find(labels) ?? this.create(labels);
+  }
+
+  /** Remove one series (no-op if it is gone). */
+  protected drop(s: S): void {
+    if (!s.live) return;
+    s.live = false;
+    this.order.delete(s);
+    this.dropCell(s);
+    if (this.sortedLabelNames.length === 0) {
+      this.root = undefined;
+      return;
+    }
+    const path: Map<unknown, any>[] = [this.root];
+    for (let i = 0; i < s.keys.length - 1; i++) path.push(path[i]!.get(s.keys[i]));
+    for (let i = s.keys.length - 1; i >= 0; i--) {
+      path[i]!.delete(s.keys[i]);
+      if (path[i]!.size > 0 || i === 0) break;
+    }
+  }
+
+  /** Remove every series. */
+  protected dropAll(): void {
+    for (const s of this.order) {
+      s.live = false;
+      this.dropCell(s);
+    }
+    this.order = new Set();
+    this.root = this.sortedLabelNames.length === 0 ? undefined : new Map();
+  }
+
+  /** Label values in the order of `labelNames`, as strings ('' for a label left out). */
+  protected valuesOf(labels: Record<string, any>): string[] {
+    return this.labelNames.map((n) => (labels[n] === undefined ? '' : String(labels[n])));
+  }
+}
