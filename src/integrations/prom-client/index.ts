@@ -13,7 +13,9 @@
  */
 import { AggregatorFactory, aggregators } from './aggregators.js';
 import { exponentialBuckets, linearBuckets } from './buckets.js';
+import { AggregatorRegistry } from './cluster.js';
 import { Counter } from './counter.js';
+import { collectDefaultMetrics } from './default-metrics.js';
 import { Gauge } from './gauge.js';
 import { Histogram } from './histogram.js';
 import { Pushgateway } from './pushgateway.js';
@@ -23,7 +25,8 @@ import { MetricType, type OpenMetricsContentType, type PrometheusContentType, ty
 import { validateMetricName } from './validation.js';
 
 export { Registry, Counter, Gauge, Histogram, Summary, Pushgateway, linearBuckets, exponentialBuckets, validateMetricName };
-export { aggregators, AggregatorFactory };
+export { aggregators, AggregatorFactory, AggregatorRegistry, collectDefaultMetrics };
+export type { DefaultMetricsCollectorConfiguration } from './default-metrics.js';
 export type { CounterConfiguration } from './counter.js';
 export type { GaugeConfiguration } from './gauge.js';
 export type { HistogramConfiguration } from './histogram.js';
@@ -56,6 +59,8 @@ const client = {
   exponentialBuckets,
   aggregators,
   AggregatorFactory,
+  AggregatorRegistry,
+  collectDefaultMetrics,
   MetricType,
   /** The default registry's content type; setting it sets the registry's. */
   get contentType(): RegistryContentType {
