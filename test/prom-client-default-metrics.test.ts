@@ -16,9 +16,9 @@ async function shape(client: any, options: object): Promise<Record<string, strin
   const reg = new client.Registry();
   client.collectDefaultMetrics({ register: reg, ...options });
   // Make a GC happen so that the GC histogram has samples in both.
-  let junk: unknown[] = [];
+  const junk: unknown[] = [];
   for (let i = 0; i < 200_000; i++) junk.push({ i });
-  junk = [];
+  junk.length = 0;
   await new Promise((r) => setTimeout(r, 50));
   const out: Record<string, string> = {};
   for (const m of await reg.getMetricsAsJSON()) {
