@@ -1,5 +1,5 @@
 /** prom-client's Gauge over mmstats cells. */
-import { BaseMetric, metricStorage, type Series } from './metric.js';
+import { BaseMetric, metricStorage, renderNumbers, type Series } from './metric.js';
 import type { CellFamily, NumberCell } from './storage.js';
 import type { CollectFunction, LabelValues, MetricConfiguration, MetricObjectWithValues, MetricValue } from './types.js';
 import { getLabels, isObject, notANumber, validateLabel } from './validation.js';
@@ -47,7 +47,7 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
       this.setSeries(labels, value);
     } else {
       if (typeof labels !== 'number') throw notANumber(labels);
-      this.setSeries({}, labels);
+      (this.bare() ?? this.create({})).cell.set(labels);
     }
   }
 
@@ -65,7 +65,7 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
   inc(value?: number): void;
   inc(labels?: any, value?: any): void {
     if (isObject(labels)) this.add(labels, value === undefined ? 1 : value);
-    else this.add({}, labels === undefined ? 1 : labels);
+    else this.addBare(labels === undefined ? 1 : labels);
   }
 
   /** Decrement by `value` (default 1). */
@@ -73,12 +73,17 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
   dec(value?: number): void;
   dec(labels?: any, value?: any): void {
     if (isObject(labels)) this.add(labels, -(value === undefined ? 1 : value));
-    else this.add({}, -(labels === undefined ? 1 : labels));
+    else this.addBare(-(labels === undefined ? 1 : labels));
   }
 
   private add(labels: Record<string, any>, delta: any): void {
     if (typeof delta !== 'number') throw notANumber(delta, 'Delta');
     (this.find(labels) ?? this.create(labels)).cell.incr(delta);
+  }
+
+  private addBare(delta: any): void {
+    if (typeof delta !== 'number') throw notANumber(delta, 'Delta');
+    (this.bare() ?? this.create({})).cell.incr(delta);
   }
 
   /** Set to the current time in seconds since the epoch. */
@@ -134,6 +139,11 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
     validateLabel(this.labelNames, labels);
     const s = this.find(labels);
     if (s) this.drop(s);
+  }
+
+  /** @internal The sample lines, as the registry renders them. */
+  renderSeries(lines: string[], name: string, _openMetrics: boolean, defaults: Record<string, unknown> | null): void {
+    renderNumbers(this.order, lines, name, defaults);
   }
 
   protected makeSeries(labels: Record<string, any>, keys: unknown[]): GaugeSeries {

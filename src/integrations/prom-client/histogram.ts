@@ -10,7 +10,8 @@ import type {
   MetricValueWithName,
   ObserveDataWithExemplar,
 } from './types.js';
-import { getLabels, isObject, notANumber, validateLabel } from './validation.js';
+import { labelBlock } from './registry.js';
+import { getLabels, notANumber, validateLabel, valueString } from './validation.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
@@ -70,11 +71,13 @@ export class Histogram<T extends string = string> extends BaseMetric<T, Histogra
   }
 
   private observeIn(labels: any, value: any): HistogramSeries {
-    if (!isObject(labels)) {
+    let s: HistogramSeries | undefined;
+    if (typeof labels === 'object' && labels !== null) s = this.find(labels);
+    else {
       value = labels;
       labels = {};
+      s = this.bare();
     }
-    const s = this.find(labels);
     if (!Number.isFinite(value)) throw notANumber(value);
     return this.record(s ?? this.create(labels), value);
   }
@@ -130,6 +133,36 @@ export class Histogram<T extends string = string> extends BaseMetric<T, Histogra
       );
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** @internal The sample lines, as the registry renders them. */
+  renderSeries(lines: string[], _name: string, _openMetrics: boolean, defaults: Record<string, unknown> | null): void {
+    const b = this.upperBounds;
+    const bucketName = `${this.name}_bucket`;
+    const sumName = `${this.name}_sum`;
+    const countName = `${this.name}_count`;
+    for (const s of this.order) {
+      if (s.textLabels !== s.labels || s.textDefaults !== defaults) {
+        const t = b.map((le) => labelBlock({ le }, s.labels, defaults));
+        t.push(labelBlock({ le: '+Inf' }, s.labels, defaults), labelBlock({}, s.labels, defaults));
+        s.text = t;
+        s.textLabels = s.labels;
+        s.textDefaults = defaults;
+      }
+      const t = s.text as string[];
+      const cell = s.cell;
+      let acc = 0;
+      for (let i = 0; i < b.length; i++) {
+        acc += cell.bucket(i);
+        lines.push(`${bucketName}${t[i]} ${valueString(acc)}`);
+      }
+      const count = valueString(cell.count);
+      lines.push(
+        `${bucketName}${t[b.length]} ${count}`,
+        `${sumName}${t[b.length + 1]} ${valueString(cell.sum)}`,
+        `${countName}${t[b.length + 1]} ${count}`,
+      );
+    }
   }
 
   /** Remove every label set (prom-client exports none, not even the unlabelled one, until the next observation). */

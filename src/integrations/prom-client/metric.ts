@@ -10,10 +10,10 @@
  * label names are found by counting the object's keys against the names matched,
  * and only then reported with prom-client's message.
  */
-import { globalRegistry, Registry } from './registry.js';
+import { globalRegistry, labelBlock, Registry } from './registry.js';
 import { memoryStorage, type MetricStorage } from './storage.js';
 import type { Aggregator, CollectFunction, MetricConfiguration } from './types.js';
-import { isObject, validateLabel, validateLabelName, validateMetricName } from './validation.js';
+import { isObject, validateLabel, valueString, validateLabelName, validateMetricName } from './validation.js';
 
 /** One label set of a metric. */
 export interface Series {
@@ -23,6 +23,10 @@ export interface Series {
   live: boolean;
   /** The lookup keys, one per sorted label name. */
   readonly keys: readonly unknown[];
+  /** The rendered label block(s) (registry.ts renderOwn), for these labels and default labels. */
+  text?: any;
+  textLabels?: object;
+  textDefaults?: object | null;
 }
 
 let storage: MetricStorage = memoryStorage;
@@ -36,6 +40,8 @@ export function metricStorage(): MetricStorage {
 export function setMetricStorage(s: MetricStorage): void {
   storage = s;
 }
+
+const EMPTY: Record<string, any> = Object.freeze({});
 
 function keyOf(v: unknown): unknown {
   return typeof v === 'string' ? v : v === undefined ? undefined : String(v);
@@ -58,6 +64,8 @@ export abstract class BaseMetric<T extends string, S extends Series> {
   protected order = new Set<S>();
   /** Trie root (a Map per level); the series itself when there are no label names. */
   private root: any;
+  /** The series of the empty label set, kept for calls without labels. */
+  protected bareSeries: S | undefined = undefined;
 
   constructor(config: MetricConfiguration<T>) {
     if (!isObject(config)) throw new TypeError('constructor expected a config object');
@@ -95,8 +103,8 @@ export abstract class BaseMetric<T extends string, S extends Series> {
   /** Release a series' cell in the storage. */
   protected abstract dropCell(s: S): void;
 
-  /** Run the `collect` callback (awaiting it if it returns a promise). */
-  protected async runCollect(): Promise<void> {
+  /** @internal Run the `collect` callback (awaiting it if it returns a promise). */
+  async runCollect(): Promise<void> {
     if (this.collect) {
       const v = this.collect();
       if (v instanceof Promise) await v;
@@ -122,6 +130,13 @@ export abstract class BaseMetric<T extends string, S extends Series> {
     for (const _ in labels) n++;
     if (n !== defined) validateLabel(this.labelNames, labels);
     return node;
+  }
+
+  /** The series of the empty label set (calls without labels), or undefined if it is not there. */
+  protected bare(): S | undefined {
+    const s = this.bareSeries;
+    if (s !== undefined && s.live) return s;
+    return (this.bareSeries = this.find(EMPTY));
   }
 
   /** The series of `labels`, made if new (labels already checked). */
@@ -179,5 +194,24 @@ export abstract class BaseMetric<T extends string, S extends Series> {
   /** Label values in the order of `labelNames`, as strings ('' for a label left out). */
   protected valuesOf(labels: Record<string, any>): string[] {
     return this.labelNames.map((n) => (labels[n] === undefined ? '' : String(labels[n])));
+  }
+}
+
+const NO_SHARED: Record<string, unknown> = {};
+
+/** @internal The sample lines of counter or gauge series: `name{labels} value`. */
+export function renderNumbers(
+  order: Iterable<Series & { readonly cell: { readonly value: number } }>,
+  lines: string[],
+  name: string,
+  defaults: Record<string, unknown> | null,
+): void {
+  for (const s of order) {
+    if (s.textLabels !== s.labels || s.textDefaults !== defaults) {
+      s.text = labelBlock(s.labels, NO_SHARED, defaults);
+      s.textLabels = s.labels;
+      s.textDefaults = defaults;
+    }
+    lines.push(`${name}${s.text} ${valueString(s.cell.value)}`);
   }
 }

@@ -52,6 +52,7 @@ export class Registry<BoundRegistryContentType extends RegistryContentType = Pro
 
   /** One metric rendered: HELP, TYPE and its samples. */
   async getMetricsAsString(metrics: any): Promise<string> {
+    if (typeof metrics.renderSeries === 'function' && !metrics.enableExemplars) return this.renderOwn(metrics);
     const metric = typeof metrics.getForPromString === 'function' ? await metrics.getForPromString() : await metrics.get();
     const name = escapeString(metric.name);
     const values = [`# HELP ${name} ${escapeString(metric.help)}`, `# TYPE ${name} ${metric.type}`];
@@ -71,6 +72,20 @@ export class Registry<BoundRegistryContentType extends RegistryContentType = Pro
       }
       values.push(line);
     }
+    return values.join('\n');
+  }
+
+  /**
+   * The same text for this module's counters, gauges and histograms, built from
+   * each series' label block, formatted once (by the code above's rules) and kept
+   * while the series' labels and the registry's default labels stay.
+   */
+  private async renderOwn(metric: any): Promise<string> {
+    await metric.runCollect();
+    const name = escapeString(metric.name);
+    const values = [`# HELP ${name} ${escapeString(metric.help)}`, `# TYPE ${name} ${metric.type}`];
+    const defaults = Object.keys(this._defaultLabels).length > 0 ? this._defaultLabels : null;
+    metric.renderSeries(values, name, this._contentType === OPENMETRICS, defaults);
     return values.join('\n');
   }
 
@@ -153,6 +168,21 @@ export class Registry<BoundRegistryContentType extends RegistryContentType = Pro
     for (const reg of registers) for (const m of reg._metrics.values()) merged.registerMetric(m as any);
     return merged;
   }
+}
+
+/**
+ * The label block of one sample, `{...}` or '': its own labels (with the default
+ * labels added, its own winning), then the series' labels (`shared`), as
+ * `getMetricsAsString` builds it.
+ */
+export function labelBlock(
+  labels: Record<string, unknown>,
+  shared: Record<string, unknown>,
+  defaults: Record<string, unknown> | null,
+): string {
+  if (defaults) labels = { ...labels, ...defaults, ...labels };
+  const parts = [...formatLabels(labels, shared), flattenSharedLabels(shared)].filter(Boolean);
+  return parts.length ? `{${parts.join(',')}}` : '';
 }
 
 function formatLabels(labels: Record<string, unknown>, exclude?: Record<string, unknown>): string[] {
