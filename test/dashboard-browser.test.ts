@@ -432,6 +432,84 @@ test('the demo’s dashboard, pictured for the README', { skip: missing }, async
   }
 });
 
+const FAMILY_WRITER = `
+const Api = defineModel('Api', {
+  requests: field.counter({ help: 'requests by method and status', unit: 'requests', labels: ['method', 'status'] }),
+  latency: field.histogram({ help: 'latency by route', unit: 'seconds', buckets: [0.001, 0.01, 0.1, 1], labels: ['route'] }),
+}, { prefix: 'api.' });
+const s = Api.open({ path: env.STATS_DIR });
+// Twelve label sets, the k-th counting k + 1 a tick: the ten busiest get lines, the two slowest are summed as other.
+const sets = [];
+for (const method of ['GET', 'POST', 'PUT']) for (const status of ['200', '404', '500', '503']) sets.push(s.requests.with(method, status));
+const timer = setInterval(() => {
+  sets.forEach((c, k) => c.incr(k + 1));
+  s.latency.with('/fast').record(0.005);
+  s.latency.with('/slow').record(0.5);
+}, 100);
+on('stop', () => { clearInterval(timer); s.remove(); });
+ready(s.path);
+`;
+
+/** The legend names of a card, in order (without the time). */
+function legendNames(label: string): Promise<string[]> {
+  return page.evaluate(
+    (l) =>
+      [
+        ...([...document.querySelectorAll<HTMLElement>('.card')]
+          .find((c) => c.dataset.label === l)
+          ?.querySelectorAll('.u-legend .u-series') ?? []),
+      ]
+        .slice(1)
+        .map((s) => s.querySelector('.u-label')?.textContent ?? ''),
+    label,
+  );
+}
+
+test(
+  'a family is one chart, a line per label set for the ten busiest and the rest as other; a label selector picks sets',
+  { skip: missing },
+  async () => {
+    const fam = runScript(FAMILY_WRITER, { env: { STATS_DIR: dir } });
+    writers.push(fam);
+    await fam.ready;
+    try {
+      await until('the family chart with its lines', async () => (await legendNames('api.requests')).length === 11);
+      const cards = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('.card')].map((c) => c.dataset.label ?? ''));
+      assert.equal(cards.filter((c) => c.startsWith('api.requests')).length, 1, 'one chart for the family, not one per child');
+      await until('the ranking by rate', async () => {
+        const names = await legendNames('api.requests');
+        return (
+          names[0] === 'method=PUT, status=503' && names.at(-1) === 'other (2 label sets)' && !names.includes('method=GET, status=200')
+        );
+      });
+      // The other line is the sum of the two slowest sets: 1 + 2 a tick of 100 ms, 30 requests/s.
+      await until('other as the sum of the rest', async () => {
+        const legend = (await cardInfo('api.requests'))!.legend;
+        const other = Number(/^([\d.]+)/.exec(legend.at(-1) ?? '')?.[1]);
+        return other > 15 && other < 45;
+      });
+      // A histogram family: each route's p99.
+      await until('the latency family', async () => (await legendNames('api.latency')).sort().join() === 'route=/fast,route=/slow');
+      await page.fill('#filter', 'api.{method="GET"}');
+      await until('only the GET sets', async () => {
+        const names = await legendNames('api.requests');
+        return names.length === 4 && names.every((n) => n.startsWith('method=GET, '));
+      });
+      assert.equal(await cardInfo('api.latency'), null, 'the latency family has no method label');
+      assert.match(page.url(), /filter=api\.%7Bmethod%3D%22GET%22%7D/);
+      await page.fill('#filter', 'api.{status!=200, method=P*}');
+      await until('POST and PUT sets but 200', async () => {
+        const names = await legendNames('api.requests');
+        return names.length === 6 && names.every((n) => /^method=P(OST|UT), status=(404|500|503)$/.test(n));
+      });
+      await page.fill('#filter', '');
+    } finally {
+      await fam.call('stop');
+      await fam.end();
+    }
+  },
+);
+
 test('the page raised no error through all of the above', { skip: missing }, () => {
   assert.deepEqual(pageErrors, []);
 });

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
+import { labelsMatch, parseFilter } from '../src/tools/dashboard/filter.js';
 import { axisIncrements, axisTicks, formatRate, formatWithUnit } from '../src/tools/dashboard/format.js';
 import { HistoryLog } from '../src/tools/dashboard/history.js';
 import {
@@ -327,5 +328,76 @@ test('a page connecting to /api/stream gets the history first, then updates', as
     await w.call('stop');
     await w.end();
     await serve.stop();
+  }
+});
+
+test('the filter’s label selector picks label sets as PromQL does, with * in values', () => {
+  assert.deepEqual(parseFilter('web.'), { prefix: 'web.' });
+  const f = parseFilter('http.server{method="GET", status!=500,route=/users/*}');
+  assert.equal(f.prefix, 'http.server');
+  assert.deepEqual(f.labels, [
+    { name: 'method', value: 'GET', negate: false },
+    { name: 'status', value: '500', negate: true },
+    { name: 'route', value: '/users/*', negate: false },
+  ]);
+  const sel = f.labels!;
+  assert.equal(labelsMatch({ method: 'GET', status: '200', route: '/users/:id' }, sel), true);
+  assert.equal(labelsMatch({ method: 'GET', status: '500', route: '/users/:id' }, sel), false);
+  assert.equal(labelsMatch({ method: 'POST', status: '200', route: '/users/:id' }, sel), false);
+  assert.equal(labelsMatch({ method: 'GET', status: '200', route: '/items' }, sel), false);
+  assert.equal(labelsMatch(undefined, sel), false, 'an unlabelled field has no label set to match');
+  assert.deepEqual(parseFilter('{q="a,\\"b\\""}').labels, [{ name: 'q', value: 'a,"b"', negate: false }]);
+  assert.equal(labelsMatch({ route: '/a/b/c' }, parseFilter('{route=/a*c}').labels!), true);
+  assert.equal(labelsMatch({ route: '/ac' }, parseFilter('{route=/a*c*}').labels!), true);
+  assert.equal(labelsMatch({ route: '/a' }, parseFilter('{route=/a*a}').labels!), false);
+});
+
+test('a family child that comes or goes brings the metadata again, though the file’s generation stays', async () => {
+  const dir = tempStatsDir();
+  const w = runScript(
+    `
+const stats = openStats({ name: 'Fam', path: env.STATS_DIR });
+const requests = stats.add('fam.requests', field.counter({ help: 'by route', labels: ['route'] }));
+requests.with('/a').incr(2);
+on('child', (route) => { requests.with(route).incr(); });
+on('drop', (route) => { requests.remove(route); });
+on('stop', () => stats.remove());
+ready(stats.path);
+`,
+    { env: { STATS_DIR: dir } },
+  );
+  await w.ready;
+  const poller = new FilePoller([dir]);
+  const encoder = new UpdateEncoder();
+  const mine = (u: WireUpdate) => u.writers.find((x) => x.pid === w.pid)!;
+  try {
+    const first = mine(encoder.encode(1, [dir], poller.read()));
+    const a = first.fields!.find((f) => f.family === 'fam.requests')!;
+    assert.equal(a.label, 'fam.requests{route="/a"}');
+    assert.deepEqual(a.labels, { route: '/a' });
+    assert.equal(first.values[first.fields!.indexOf(a)], 2);
+    assert.equal(mine(encoder.encode(2, [dir], poller.read())).fields, undefined, 'no metadata while the children stay');
+    const generation = poller.read().snapshots[0]!.generation;
+
+    await w.call('child', '/b');
+    const read = poller.read();
+    assert.equal(read.snapshots[0]!.generation, generation, 'the file’s generation does not move for a child');
+    const third = mine(encoder.encode(3, [dir], read));
+    assert.deepEqual(
+      third.fields?.filter((f) => f.family).map((f) => f.labels!.route),
+      ['/a', '/b'],
+    );
+
+    await w.call('drop', '/a');
+    const fourth = mine(encoder.encode(4, [dir], poller.read()));
+    assert.deepEqual(
+      fourth.fields?.filter((f) => f.family).map((f) => f.labels!.route),
+      ['/b'],
+    );
+    assert.equal(fourth.values.length, fourth.fields!.length);
+  } finally {
+    poller.close();
+    await w.call('stop');
+    await w.end();
   }
 });

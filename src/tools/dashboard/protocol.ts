@@ -27,7 +27,10 @@ export interface WireWriter {
   readonly createdMs: number;
   /** Set when the file could not be read: the row shows this instead of fields. */
   readonly error?: string;
-  /** Layout generation of the metadata below. */
+  /**
+   * Layout of the metadata below: the file's generation, or a larger number that
+   * also changes when family children come or go (stream.ts, layoutOf).
+   */
   readonly generation: number;
   /** Field metadata: present when new to this connection or changed. */
   readonly fields?: readonly WireField[];
@@ -45,6 +48,10 @@ export interface WireField {
   readonly static: boolean;
   /** Histograms and timers: every bucket's upper bound, ascending (null = +Infinity). */
   readonly le?: readonly (number | null)[];
+  /** A child of a labelled family: the family's name (`label` is then `family{a="x"}`). */
+  readonly family?: string;
+  /** A child of a labelled family: its labels. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**

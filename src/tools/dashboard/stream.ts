@@ -50,8 +50,45 @@ function commandOf(s: Snapshot): string {
   return path.basename(s.path).split('-')[0] ?? '';
 }
 
+/** A family child's family and labels, where the reader gives them. */
+function familyOf(f: FieldValue): { family?: string; labels?: Readonly<Record<string, string>> } {
+  return f as { family?: string; labels?: Readonly<Record<string, string>> };
+}
+
+/**
+ * The layout number a page reads a writer's values by: the file's generation,
+ * mixed with the labels of its family children, which come and go without
+ * changing the generation (FNV-1a over them, above 2^32 so that it never equals
+ * a plain generation).
+ */
+export function layoutOf(s: Snapshot): number {
+  let hash = 0x811c9dc5;
+  let children = 0;
+  const mix = (text: string) => {
+    for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  };
+  for (const f of s.fields) {
+    if (familyOf(f).family === undefined) continue;
+    children++;
+    mix(f.label);
+    mix('\n');
+  }
+  if (children === 0) return s.generation;
+  mix(String(s.generation));
+  return (1 + (s.fields.length % 0x100000)) * 2 ** 32 + hash;
+}
+
 function wireField(f: FieldValue): WireField {
-  const base = { label: f.label, kind: f.kind, type: f.type, unit: f.unit, help: f.help, static: f.static };
+  const { family, labels } = familyOf(f);
+  const base = {
+    label: f.label,
+    kind: f.kind,
+    type: f.type,
+    unit: f.unit,
+    help: f.help,
+    static: f.static,
+    ...(family !== undefined ? { family, labels: labels ?? {} } : {}),
+  };
   const v = f.value;
   // Bucket bounds never change for a field: they travel with its metadata, once.
   if (typeof v === 'object' && v !== null && 'buckets' in v && Array.isArray(v.buckets)) {
@@ -86,7 +123,7 @@ export function tickWriters(read: ReadResult): TickWriter[] {
         alive: s.writer.alive,
         state: s.writer.state,
         createdMs: s.writer.createdMs,
-        generation: s.generation,
+        generation: layoutOf(s),
         fields: s.fields.map(wireField),
         values: s.fields.map((f) => wireValue(f.value)),
       },

@@ -5,7 +5,7 @@
  * buckets. Cards of a closed section are not drawn at all.
  */
 import uPlot from 'uplot';
-import { isWireHistogram, type WireField } from '../protocol.js';
+import { isWireHistogram, type WireField, type WireHistogram, type WireValue } from '../protocol.js';
 import { h, setText, toggle } from './dom.js';
 import { axisIncrements, axisTicks, formatRate, formatWithUnit, isTimeUnit } from '../format.js';
 import { numbers, rates, windowQuantiles, type History, type WriterState } from './state.js';
@@ -27,12 +27,36 @@ type Mode = 'rate' | 'value' | 'quantiles';
 
 /** Writers drawn as their own lines; more are drawn as one sum. */
 const MAX_LINES = 8;
+/** Label sets of a family drawn as their own lines; the rest are summed as `other`. */
+const FAMILY_LINES = 10;
+
+/** What a chart draws. */
+interface Lines {
+  readonly names: readonly string[];
+  readonly colors: readonly string[];
+  readonly ys: (number | null)[][];
+  /** Percentile charts: the p99 line of everything drawn, for the summary. */
+  readonly p99?: (number | null)[];
+}
+
+/** A label set as a legend names it: `method=GET, status=200`. */
+export function labelSetName(labels: Readonly<Record<string, string>> | undefined): string {
+  const entries = Object.entries(labels ?? {});
+  if (entries.length === 1 && entries[0]![0] === 'otel_metric_overflow') return 'overflow (past the series limit)';
+  return entries.length === 0 ? '{}' : entries.map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+function hashOf(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
 
 /** A section of charts as the page wants it. */
 export interface SectionSpec {
   readonly key: string;
   readonly title: string;
-  /** Field labels, in order. */
+  /** Chart keys (a family's name, else a field's label), in order. */
   readonly labels: readonly string[];
   readonly open: boolean;
 }
@@ -75,8 +99,17 @@ export class Charts {
     new ResizeObserver(() => this.resize()).observe(container);
   }
 
-  /** Draw `sections` over `writers` (the writers in view) from point `from` on; other cards and sections go. */
-  update(history: History, sections: readonly SectionSpec[], writers: readonly WriterState[], from: number): void {
+  /**
+   * Draw `sections` over `writers` (the writers in view) from point `from` on,
+   * family children that pass `include` only; other cards and sections go.
+   */
+  update(
+    history: History,
+    sections: readonly SectionSpec[],
+    writers: readonly WriterState[],
+    from: number,
+    include: (f: WireField) => boolean,
+  ): void {
     const keepSections = new Set(sections.map((s) => s.key));
     for (const [key, s] of this.sections) {
       if (!keepSections.has(key)) {
@@ -94,10 +127,10 @@ export class Charts {
       if (!spec.open) return;
       let at = 0;
       for (const label of spec.labels) {
-        const withField = writers.filter((w) => w.index.has(label));
+        const withField = writers.filter((w) => w.charts.has(label));
         if (withField.length === 0) continue;
         const first = withField[0]!;
-        const meta = first.fields[first.index.get(label)!]!;
+        const meta = first.fields[first.charts.get(label)![0]!]!;
         const card = this.cards.get(label) ?? this.makeCard(label, meta);
         // Keep the cards in the order of the section's labels.
         if (s.grid.children[at] !== card.el) s.grid.insertBefore(card.el, s.grid.children[at] ?? null);
@@ -107,7 +140,7 @@ export class Charts {
         toggle(card.pin, 'on', pinned);
         card.pin.setAttribute('aria-pressed', String(pinned));
         setText(card.pin, pinned ? '★' : '☆');
-        this.draw(card, history, meta, withField, from);
+        this.draw(card, history, meta, withField, from, include);
       }
     });
     for (const [label, card] of this.cards) {
@@ -154,44 +187,120 @@ export class Charts {
     return card;
   }
 
-  private draw(card: Card, history: History, meta: WireField, writers: readonly WriterState[], from: number): void {
-    const sample = writers[0]!.values[writers[0]!.index.get(meta.label)!];
-    const mode: Mode = isWireHistogram(sample) ? 'quantiles' : meta.kind === 'counter' ? 'rate' : 'value';
+  /** The lines of an unlabelled field: one per writer (or their sum), or its percentiles. */
+  private fieldLines(history: History, meta: WireField, mode: Mode, writers: readonly WriterState[], from: number): Lines {
     const times = history.times;
     const seriesOf = (w: WriterState) => w.history.get(meta.label) ?? [];
-    let names: string[];
-    let colors: string[];
-    let ys: (number | null)[][];
     if (mode === 'quantiles') {
-      names = QUANTILES.map((q) => q.name);
-      colors = QUANTILES.map((q) => q.color);
-      ys = windowQuantiles(
+      const ys = windowQuantiles(
         meta.le ?? [],
         from,
         times.length,
         writers.map(seriesOf),
         QUANTILES.map((q) => q.q),
       );
-    } else {
-      const perWriter = writers.map((w) => (mode === 'rate' ? rates(meta, times, seriesOf(w), from) : numbers(meta, seriesOf(w), from)));
-      if (writers.length <= MAX_LINES) {
-        names = writers.map((w) => writerLabel(w.writer));
-        colors = writers.map((_, i) => PALETTE[i % PALETTE.length]!);
-        ys = perWriter;
-      } else {
-        // Too many writers for one line each: one line of their sum. Rates add up; gauges
-        // sum over live writers, the API's default gauge rule.
-        const counted = perWriter.filter((_, k) => mode === 'rate' || writers[k]!.writer.alive);
-        names = [`Σ ${counted.length} writers`];
-        colors = [PALETTE[0]!];
-        ys = [perWriter[0]!.map((_, i) => sumAt(counted, i))];
+      return { names: QUANTILES.map((q) => q.name), colors: QUANTILES.map((q) => q.color), ys, p99: ys[2]! };
+    }
+    const perWriter = writers.map((w) => (mode === 'rate' ? rates(meta, times, seriesOf(w), from) : numbers(meta, seriesOf(w), from)));
+    if (writers.length <= MAX_LINES) {
+      return {
+        names: writers.map((w) => writerLabel(w.writer)),
+        colors: writers.map((_, i) => PALETTE[i % PALETTE.length]!),
+        ys: perWriter,
+      };
+    }
+    // Too many writers for one line each: one line of their sum. Rates add up; gauges
+    // sum over live writers, the API's default gauge rule.
+    const counted = perWriter.filter((_, k) => mode === 'rate' || writers[k]!.writer.alive);
+    return { names: [`Σ ${counted.length} writers`], colors: [PALETTE[0]!], ys: [perWriter[0]!.map((_, i) => sumAt(counted, i))] };
+  }
+
+  /**
+   * The lines of a family: one per label set (summed over the writers), the
+   * FAMILY_LINES busiest over the range (highest mean rate or value, most
+   * observations), the rest summed as one `other` line. Histogram families draw
+   * each set's p99.
+   */
+  private familyLines(
+    history: History,
+    meta: WireField,
+    mode: Mode,
+    writers: readonly WriterState[],
+    from: number,
+    include: (f: WireField) => boolean,
+  ): Lines {
+    const times = history.times;
+    const sets = new Map<string, (WireValue | undefined)[][]>();
+    for (const w of writers) {
+      for (const i of w.charts.get(meta.family!) ?? []) {
+        const f = w.fields[i]!;
+        if (!include(f)) continue;
+        const name = labelSetName(f.labels);
+        const list = sets.get(name);
+        const series = w.history.get(f.label) ?? [];
+        if (list) list.push(series);
+        else sets.set(name, [series]);
       }
     }
+    const p99 = (raw: readonly (readonly (WireValue | undefined)[])[]) =>
+      windowQuantiles(meta.le ?? [], from, times.length, raw, [0.99])[0]!;
+    const lines = [...sets].map(([name, raw]) => {
+      if (mode === 'quantiles') {
+        let weight = 0;
+        for (const series of raw) for (let i = from; i < series.length; i++) weight += (series[i] as WireHistogram | undefined)?.count ?? 0;
+        return { name, raw, ys: p99(raw), weight };
+      }
+      const perWriter = raw.map((v) => (mode === 'rate' ? rates(meta, times, v, from) : numbers(meta, v, from)));
+      const ys = (perWriter[0] ?? []).map((_, i) => sumAt(perWriter, i));
+      let sum = 0;
+      let n = 0;
+      for (const v of ys) if (v !== null) ((sum += v), n++);
+      return { name, raw, ys, weight: n > 0 ? sum / n : -Infinity };
+    });
+    lines.sort((a, b) => b.weight - a.weight || a.name.localeCompare(b.name));
+    const top = lines.slice(0, FAMILY_LINES);
+    const rest = lines.slice(FAMILY_LINES);
+    const names = top.map((l) => l.name);
+    const ys = top.map((l) => l.ys);
+    if (rest.length > 0) {
+      names.push(`other (${rest.length} label sets)`);
+      ys.push(
+        mode === 'quantiles'
+          ? p99(rest.flatMap((l) => l.raw))
+          : (rest[0]!.ys.map((_, i) =>
+              sumAt(
+                rest.map((l) => l.ys),
+                i,
+              ),
+            ) as (number | null)[]),
+      );
+    }
+    // A label set keeps its colour while the ranking moves.
+    const colors = names.map((name, i) => (i === FAMILY_LINES ? '#9ca3af' : PALETTE[hashOf(name) % PALETTE.length]!));
+    return { names, colors, ys, ...(mode === 'quantiles' ? { p99: p99(lines.flatMap((l) => l.raw)) } : {}) };
+  }
+
+  private draw(
+    card: Card,
+    history: History,
+    meta: WireField,
+    writers: readonly WriterState[],
+    from: number,
+    include: (f: WireField) => boolean,
+  ): void {
+    const first = writers[0]!;
+    const sample = first.values[first.index.get(meta.label)!];
+    const mode: Mode = isWireHistogram(sample) ? 'quantiles' : meta.kind === 'counter' ? 'rate' : 'value';
+    const times = history.times;
+    const { names, colors, ys, p99 } =
+      meta.family !== undefined
+        ? this.familyLines(history, meta, mode, writers, from, include)
+        : this.fieldLines(history, meta, mode, writers, from);
     // A rate of seconds (CPU time) per second is a plain number: cores busy.
     const axisUnit = mode === 'rate' && isTimeUnit(meta.unit) ? '' : meta.unit;
     const fmt = (v: number | null) =>
       v === null || v === undefined ? '–' : mode === 'rate' ? formatRate(v, meta.unit) : formatWithUnit(v, meta.unit);
-    setText(card.summary, summarize(mode, ys, fmt));
+    setText(card.summary, summarize(mode, mode === 'quantiles' ? [p99 ?? []] : ys, fmt, meta.family !== undefined));
     card.el.dataset.points = String(times.length - from);
     const shape = `${mode}|${names.join(',')}`;
     const data = [times.slice(from), ...ys] as uPlot.AlignedData;
@@ -284,20 +393,20 @@ function showLatest(u: uPlot): void {
   }
 }
 
-/** The line shown beside a chart's title: the latest total rate, value or p99. */
-function summarize(mode: Mode, ys: readonly (number | null)[][], fmt: (v: number | null) => string): string {
+/** The line shown beside a chart's title: the latest total rate, value or p99 (`ys` holds the p99 line alone for percentiles). */
+function summarize(mode: Mode, ys: readonly (number | null)[][], fmt: (v: number | null) => string, family: boolean): string {
   const last = (arr: readonly (number | null)[]) => {
     for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null && arr[i] !== undefined) return arr[i]!;
     return null;
   };
   if (mode === 'quantiles') {
-    const p99 = last(ys[2] ?? []);
+    const p99 = last(ys[0] ?? []);
     return p99 === null ? 'no recent observations' : `p99 ${fmt(p99)}`;
   }
   const latest = ys.map(last).filter((v): v is number => v !== null);
   if (latest.length === 0) return '–';
   const total = latest.reduce((a, b) => a + b, 0);
-  return latest.length > 1 && mode === 'value' ? `Σ ${fmt(total)}` : fmt(total);
+  return latest.length > 1 && (mode === 'value' || family) ? `Σ ${fmt(total)}` : fmt(total);
 }
 
 /** The sum of the series that have a value at `i` (null when none has). */

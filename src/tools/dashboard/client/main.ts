@@ -7,7 +7,8 @@ import type { WireField, WireHistory, WireUpdate } from '../protocol.js';
 import { Charts, type SectionSpec } from './charts.js';
 import { h, setText, toggle } from './dom.js';
 import { formatValue, isPlottable } from '../format.js';
-import { History, isActive, type WriterState } from './state.js';
+import { labelsMatch, parseFilter, type Filter } from '../filter.js';
+import { History, chartKey, isActive, type WriterState } from './state.js';
 
 /**
  * Sections open by themselves while the charts they hold stay within this
@@ -195,8 +196,12 @@ function inView(): WriterState[] {
   return chosen.sort((a, b) => a.writer.pid - b.writer.pid || a.writer.tid - b.writer.tid);
 }
 
+/** The filter box parsed, kept while its text stays. */
+let filter: { text: string; parsed: Filter } = { text: '', parsed: { prefix: '' } };
 function matches(f: WireField): boolean {
-  const prefix = ui.filter.value.trim();
+  if (filter.text !== ui.filter.value) filter = { text: ui.filter.value, parsed: parseFilter(ui.filter.value) };
+  const { prefix, labels } = filter.parsed;
+  if (labels && !labelsMatch(f.labels, labels)) return false;
   return (prefix === '' || f.label.startsWith(prefix)) && (ui.showStatic.checked || !f.static);
 }
 
@@ -289,8 +294,9 @@ function chartSections(writers: readonly WriterState[], from: number): { section
   for (const s of writers) {
     s.fields.forEach((f, i) => {
       if (!matches(f) || !isPlottable(f, s.values[i])) return;
-      meta.set(f.label, f);
-      if (!active.has(f.label) && isActive(f, s.history.get(f.label) ?? [], from)) active.add(f.label);
+      const key = chartKey(f);
+      meta.set(key, f);
+      if (!active.has(key) && isActive(f, s.history.get(f.label) ?? [], from)) active.add(key);
     });
   }
   // Within a section, charts that show something come first; all-zero ones after.
@@ -330,7 +336,7 @@ function render(structural: boolean): void {
   updateValues();
   const from = rangeStart();
   const { sections, matched, closedCharts } = chartSections(writers, from);
-  charts.update(state, sections, writers, from);
+  charts.update(state, sections, writers, from, matches);
   const filter = ui.filter.value.trim();
   const nothing = filter !== '' && fieldRows.length === 0 && matched === 0 && state.writers.size > 0;
   setText(

@@ -29,6 +29,8 @@ export interface WriterState {
   fields: readonly WireField[];
   /** label → index into `fields` and `values`. */
   index: Map<string, number>;
+  /** chart key (a family's name, else the label) → indexes of its fields. */
+  charts: Map<string, number[]>;
   /** The values as last read (histograms whole): what the fields table shows. */
   values: readonly WireValue[];
   /** label → values on the shared time axis (undefined where the writer had none; histograms as deltas). */
@@ -87,7 +89,7 @@ export class History {
       seen.add(w.id);
       let s = this.writers.get(w.id);
       if (!s) {
-        s = { writer: w, fields: [], index: new Map(), values: [], history: new Map() };
+        s = { writer: w, fields: [], index: new Map(), charts: new Map(), values: [], history: new Map() };
         this.writers.set(w.id, s);
         changed = true;
       }
@@ -98,6 +100,13 @@ export class History {
       if (w.fields) {
         s.fields = w.fields;
         s.index = new Map(w.fields.map((f, i) => [f.label, i]));
+        s.charts = new Map();
+        w.fields.forEach((f, i) => {
+          const key = chartKey(f);
+          const list = s!.charts.get(key);
+          if (list) list.push(i);
+          else s!.charts.set(key, [i]);
+        });
         changed = true;
       }
       s.values = w.values;
@@ -120,14 +129,23 @@ export class History {
         changed = true;
         continue;
       }
-      // Keep every series aligned with the time axis.
-      for (const arr of s.history.values()) {
+      // Keep every series aligned with the time axis; a family child that went has no series left.
+      for (const [label, arr] of s.history) {
+        if (!s.index.has(label)) {
+          s.history.delete(label);
+          continue;
+        }
         while (arr.length < this.times.length) arr.push(undefined);
         while (arr.length > this.times.length) arr.shift();
       }
     }
     return changed;
   }
+}
+
+/** The chart a field is drawn in: its family's (one chart per family), else its own. */
+export function chartKey(f: WireField): string {
+  return f.family ?? f.label;
 }
 
 /** A counter's rate per second between points, from index `from`; a drop (a restart) leaves a gap. */
