@@ -488,6 +488,9 @@ test(
         const other = Number(/^([\d.]+)/.exec(legend.at(-1) ?? '')?.[1]);
         return other > 15 && other < 45;
       });
+      await page
+        .locator('.card[data-label="api.requests"]')
+        .screenshot({ path: path.join(path.dirname(SCREENSHOT), 'dashboard-family.png') });
       // A histogram family: each route's p99.
       await until('the latency family', async () => (await legendNames('api.latency')).sort().join() === 'route=/fast,route=/slow');
       await page.fill('#filter', 'api.{method="GET"}');
