@@ -17,6 +17,8 @@ const QUANTILES = [
   { q: 0.99, name: 'p99', color: '#dc2626' },
 ];
 const PLOT_HEIGHT = 160;
+/** Steps of the time axis, in seconds: whole seconds and minutes only. */
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
 
 /** A short name for a writer in a legend. */
 export function writerLabel(w: WriterState['writer']): string {
@@ -46,12 +48,6 @@ export function labelSetName(labels: Readonly<Record<string, string>> | undefine
   return entries.length === 0 ? '{}' : entries.map(([k, v]) => `${k}=${v}`).join(', ');
 }
 
-function hashOf(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
-
 /** A section of charts as the page wants it. */
 export interface SectionSpec {
   readonly key: string;
@@ -78,6 +74,8 @@ interface Card {
   plot: uPlot | undefined;
   /** What the current plot was built for: rebuilt when it changes. */
   shape: string;
+  /** A family's label sets → their colours, kept while the ranking moves. */
+  readonly colors: Map<string, string>;
 }
 
 interface SectionEl {
@@ -182,7 +180,7 @@ export class Charts {
       meta.help ? h('p', { class: 'card-help', text: meta.help }) : null,
       plotEl,
     );
-    const card: Card = { el, plotEl, summary, pin, plot: undefined, shape: '' };
+    const card: Card = { el, plotEl, summary, pin, plot: undefined, shape: '', colors: new Map() };
     this.cards.set(label, card);
     return card;
   }
@@ -228,6 +226,7 @@ export class Charts {
     writers: readonly WriterState[],
     from: number,
     include: (f: WireField) => boolean,
+    colorOf: Map<string, string>,
   ): Lines {
     const times = history.times;
     const sets = new Map<string, (WireValue | undefined)[][]>();
@@ -275,8 +274,22 @@ export class Charts {
             ) as (number | null)[]),
       );
     }
-    // A label set keeps its colour while the ranking moves.
-    const colors = names.map((name, i) => (i === FAMILY_LINES ? '#9ca3af' : PALETTE[hashOf(name) % PALETTE.length]!));
+    // A label set keeps its colour while the ranking moves; a set new to the chart takes a free one.
+    const used = new Set<string>();
+    const kept = top.map((l) => {
+      const c = colorOf.get(l.name);
+      if (c === undefined || used.has(c)) return undefined;
+      used.add(c);
+      return c;
+    });
+    const colors = kept.map((c, i) => {
+      if (c !== undefined) return c;
+      const free = PALETTE.find((p) => !used.has(p)) ?? PALETTE[i % PALETTE.length]!;
+      used.add(free);
+      colorOf.set(top[i]!.name, free);
+      return free;
+    });
+    if (rest.length > 0) colors.push('#9ca3af');
     return { names, colors, ys, ...(mode === 'quantiles' ? { p99: p99(lines.flatMap((l) => l.raw)) } : {}) };
   }
 
@@ -294,7 +307,7 @@ export class Charts {
     const times = history.times;
     const { names, colors, ys, p99 } =
       meta.family !== undefined
-        ? this.familyLines(history, meta, mode, writers, from, include)
+        ? this.familyLines(history, meta, mode, writers, from, include, card.colors)
         : this.fieldLines(history, meta, mode, writers, from);
     // A rate of seconds (CPU time) per second is a plain number: cores busy.
     const axisUnit = mode === 'rate' && isTimeUnit(meta.unit) ? '' : meta.unit;
@@ -322,7 +335,7 @@ export class Charts {
         scales: { x: { time: true }, y: { range: (_u, min, max) => yRange(min, max) } },
         axes: [
           // Clock times only (the date would be cut at the left edge): minutes, or seconds when the ticks need them.
-          { ...tickStyle, values: (_u, splits) => clockTicks(splits) },
+          { ...tickStyle, incrs: TIME_STEPS, values: (_u, splits) => clockTicks(splits) },
           {
             ...tickStyle,
             ...(incrs ? { incrs } : {}),
