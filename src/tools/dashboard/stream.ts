@@ -50,11 +50,6 @@ function commandOf(s: Snapshot): string {
   return path.basename(s.path).split('-')[0] ?? '';
 }
 
-/** A family child's family and labels, where the reader gives them. */
-function familyOf(f: FieldValue): { family?: string; labels?: Readonly<Record<string, string>> } {
-  return f as { family?: string; labels?: Readonly<Record<string, string>> };
-}
-
 /**
  * The layout number a page reads a writer's values by: the file's generation,
  * mixed with the labels of its family children, which come and go without
@@ -68,7 +63,7 @@ export function layoutOf(s: Snapshot): number {
     for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
   };
   for (const f of s.fields) {
-    if (familyOf(f).family === undefined) continue;
+    if (f.family === undefined) continue;
     children++;
     mix(f.label);
     mix('\n');
@@ -79,7 +74,7 @@ export function layoutOf(s: Snapshot): number {
 }
 
 function wireField(f: FieldValue): WireField {
-  const { family, labels } = familyOf(f);
+  const { family, labels } = f;
   const base = {
     label: f.label,
     kind: f.kind,
