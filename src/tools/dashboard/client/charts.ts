@@ -253,7 +253,11 @@ export class Charts {
       const ys = (perWriter[0] ?? []).map((_, i) => sumAt(perWriter, i));
       let sum = 0;
       let n = 0;
-      for (const v of ys) if (v !== null) ((sum += v), n++);
+      for (const v of ys) {
+        if (v === null) continue;
+        sum += v;
+        n++;
+      }
       return { name, raw, ys, weight: n > 0 ? sum / n : -Infinity };
     });
     lines.sort((a, b) => b.weight - a.weight || a.name.localeCompare(b.name));
