@@ -65,3 +65,54 @@ test('a renderer that keeps its plan renders each scrape exactly as a fresh rend
     await writer.end();
   }
 });
+
+test('a kept plan follows a family whose children come and go, a freed slot reused by another label set included', async () => {
+  const dir = tempStatsDir();
+  const writer = runScript(
+    `
+    const s = openStats({ name: 'PlanF', path: env.DIR });
+    const hits = s.add('web.hits', field.counter({ labels: ['route'] }));
+    on('hit', (route, n) => { hits.with(route).incr(n); });
+    on('remove', (route) => { hits.remove(route); });
+    ready(null);
+    `,
+    { env: { DIR: dir } },
+  );
+  await writer.ready;
+  const store = new StatsStore({ paths: [dir], cacheMs: 0, rescanMs: 0 });
+  const kept = new MetricsRenderer();
+  const same = (what: string) => {
+    const view = store.read();
+    const text = kept.render(view).toString('utf8');
+    assert.equal(text, renderMetrics(view), what);
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith('web_hits_total{'))
+      .sort();
+  };
+  try {
+    await writer.call('hit', '/a', 1);
+    await writer.call('hit', '/b', 2);
+    assert.deepEqual(same('two children'), [
+      'web_hits_total{cmd="writer",model="PlanF",route="/a"} 1',
+      'web_hits_total{cmd="writer",model="PlanF",route="/b"} 2',
+    ]);
+    await writer.call('hit', '/a', 1);
+    assert.deepEqual(same('a value changed'), [
+      'web_hits_total{cmd="writer",model="PlanF",route="/a"} 2',
+      'web_hits_total{cmd="writer",model="PlanF",route="/b"} 2',
+    ]);
+    const plans = kept.plansMade;
+    // /a's slot is freed and taken by /c: as many children as before, under other labels.
+    await writer.call('remove', '/a');
+    await writer.call('hit', '/c', 5);
+    assert.deepEqual(same('a slot reused'), [
+      'web_hits_total{cmd="writer",model="PlanF",route="/b"} 2',
+      'web_hits_total{cmd="writer",model="PlanF",route="/c"} 5',
+    ]);
+    assert.ok(kept.plansMade > plans, 'a new set of children makes a new plan');
+  } finally {
+    store.close();
+    await writer.end();
+  }
+});

@@ -125,7 +125,12 @@ export class CounterTracker {
     return (this.current.get(label) ?? 0) + (this.retired.get(label) ?? 0);
   }
 
-  /** What to ask `total` for a label's total in one group (when updated with groups). */
+  /** What writers that left (or restarted from zero) had counted of a counter label: `total` less the live writers' values. */
+  retiredOf(label: string): number {
+    return this.retired.get(label) ?? 0;
+  }
+
+  /** What to ask `total` or `retiredOf` for a label in one group (when updated with groups). */
   static key(label: string, group: string): string {
     return `${group}\u0000${label}`;
   }

@@ -10,11 +10,12 @@
  * the writers' histograms merged bucket by bucket. Files that appear or vanish
  * between lines are picked up or dropped.
  */
-import { aggregateFields, reduce, writerKey, type GaugeMode } from '../../reader/aggregate.js';
+import { aggregateFields, combineParts, mergeHistograms, reduce, writerKey, type GaugeMode } from '../../reader/aggregate.js';
 import { percentile } from '../../reader/histogram.js';
 import { type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
 import { collect } from '../snapshots.js';
 import { Exit, UsageError, choiceOption, numberOption, parse } from '../args.js';
+import { matchesLabels, parseSelector, splitSelectors, type Selector } from '../selector.js';
 import { Painter, formatNumber, guardPipes, isHistogram, padStart, sanitize, useColor, warn, write } from '../term.js';
 
 /** One line for `mmstats --help`. */
@@ -28,6 +29,9 @@ list of labels) combined over every matching stats file:
   counters (and v1 numbers)  change since the previous line, summed over writers
   gauges                     current value, combined by --aggr
   timers and histograms      percentiles of the values recorded in the interval
+A labelled family is one column, its children summed (histograms merged);
+name{label="value",other!="x"} keeps the children whose labels match, and
+--by LABEL makes one column per value of LABEL.
 
 Options:
   -p, --prefix PREFIX    prepended to every label of FIELDS
@@ -40,6 +44,8 @@ Options:
       --aggr MODE        gauges over writers: sum (of live writers), avg, min, max
                          (default sum)
       --percentiles LIST percentiles for timers and histograms (default 50,99)
+      --by LABEL         a family's children summed per value of LABEL, one
+                         column each (name{LABEL="value"})
       --per-second       counters as change per second instead of per line
       --json             one JSON object per line
   -h, --help             show this help
@@ -222,6 +228,76 @@ class Deltas {
   }
 }
 
+/** Escape a label value as in `name{label="value"}`. */
+function quoteLabel(v: string): string {
+  return `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+/** The column a child goes to: the selector itself, or with --by one column per value of that label. */
+function columnOf(sel: Selector, labels: Readonly<Record<string, string>>, by: string | undefined): string {
+  if (by === undefined) return sel.text;
+  const value = Object.hasOwn(labels, by) ? labels[by]! : '';
+  const matchers = sel.matchers
+    .filter((m) => m.name !== by || m.negated)
+    .map((m) => `${m.name}${m.negated ? '!=' : '='}${quoteLabel(m.value)}`);
+  return `${sel.name}{${[...matchers, `${by}=${quoteLabel(value)}`].join(',')}}`;
+}
+
+/** Children of one writer that fall in one column, as one field: numbers summed, histograms merged, structs part by part. */
+function combineChildren(column: string, kids: readonly FieldValue[], writer: Snapshot['writer']): FieldValue {
+  const first = kids[0]!;
+  let value: FieldValue['value'] = first.value;
+  if (kids.length > 1) {
+    if (isHistogram(first.value)) value = mergeHistograms(kids.flatMap((k) => (isHistogram(k.value) ? [k.value] : [])));
+    else if (toNumber(first.value) !== undefined) value = kids.reduce((a, k) => a + (toNumber(k.value) ?? 0), 0);
+    else if (typeof first.value === 'object' && first.value !== null) {
+      value = combineParts(
+        kids.flatMap((k) =>
+          typeof k.value === 'object' && k.value !== null ? [{ value: k.value as Record<string, number>, writer }] : [],
+        ),
+      );
+    }
+  }
+  return { ...first, label: column, family: undefined, labels: undefined, value } as FieldValue;
+}
+
+/**
+ * The fields of a snapshot that poll shows: plain fields named by a selector (or
+ * by a KEY=VALUE filter), and for each selector of a family its matching children
+ * combined into one field per column. The columns found are added to `columns`
+ * (by selector).
+ */
+export function selectFields(
+  s: Snapshot,
+  selectors: readonly Selector[],
+  by: string | undefined,
+  keys: ReadonlySet<string>,
+  columns: Map<Selector, Set<string>>,
+): Snapshot {
+  const fields: FieldValue[] = [];
+  const byColumn = new Map<string, FieldValue[]>();
+  for (const f of s.fields) {
+    if (f.family === undefined) {
+      if (keys.has(f.label) || selectors.some((sel) => !sel.braces && sel.name === f.label)) fields.push(f);
+      continue;
+    }
+    // A family that could not be read is one field with no labels: nothing to show.
+    if (f.labels === undefined) continue;
+    for (const sel of selectors) {
+      if (sel.name !== f.family || !matchesLabels(sel, f.labels)) continue;
+      const column = columnOf(sel, f.labels, by);
+      let kids = byColumn.get(column);
+      if (!kids) byColumn.set(column, (kids = []));
+      kids.push(f);
+      let set = columns.get(sel);
+      if (!set) columns.set(sel, (set = new Set()));
+      set.add(column);
+    }
+  }
+  for (const [column, kids] of byColumn) fields.push(combineChildren(column, kids, s.writer));
+  return { ...s, fields };
+}
+
 /** A column of output. */
 interface Column {
   readonly header: string;
@@ -251,6 +327,7 @@ export async function run(argv: string[]): Promise<number> {
     percentiles: { type: 'string' },
     'per-second': { type: 'boolean' },
     json: { type: 'boolean' },
+    by: { type: 'string' },
   });
   if (opts.help) {
     await write(HELP);
@@ -259,11 +336,14 @@ export async function run(argv: string[]): Promise<number> {
   const [fieldList, ...patterns] = positionals;
   if (fieldList === undefined || fieldList.trim() === '') throw new UsageError('FIELDS is missing: give a comma-separated list of labels');
   const prefix = (opts.prefix as string | undefined) ?? '';
-  const labels = fieldList
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((s) => prefix + s);
+  const selectors = splitSelectors(fieldList).map((s) => parseSelector(prefix + s));
+  const by = opts.by as string | undefined;
+  if (by !== undefined && (by === '' || ![...by].every((c, i) => /[A-Za-z_]/.test(c) || (i > 0 && /[0-9]/.test(c))))) {
+    throw new UsageError(`--by takes a label name such as status, not ${JSON.stringify(by)}`);
+  }
+  // The columns each family selector gave (with --by, one per label value), as last seen.
+  let found = new Map<Selector, Set<string>>();
+  const names = selectors.map((s) => s.name);
   const delayMs = numberOption('--delay', opts.delay as string | undefined, 1, 0.01) * 1000;
   const count = numberOption('--count', opts.count as string | undefined, Infinity, 1, true);
   const headerEvery = numberOption('--headers', opts.headers as string | undefined, 20, 0, true);
@@ -278,15 +358,16 @@ export async function run(argv: string[]): Promise<number> {
   const reported = new Set<string>();
   let failing = new Set<string>();
   // Only the wanted fields are kept: the others (large histograms included) are never processed or held.
-  const wanted = new Set([...labels, ...filters.equals.map((e) => e.key)]);
+  const filterKeys = new Set(filters.equals.map((e) => e.key));
   const histogramLabels = new Set<string>();
   // Each file goes into the deltas as it is read; what is kept of it has no histogram
   // data (only the label's presence and metadata), so memory stays flat with many files.
   const sample = (): { snaps: Snapshot[]; changes: Changes } => {
     deltas.begin();
+    found = new Map();
     const { items, errors } = collect(patterns, (s) => {
-      if (!keepFile(s, labels, filters)) return undefined;
-      const mine = { ...s, fields: s.fields.filter((f) => wanted.has(f.label)) };
+      if (!keepFile(s, names, filters)) return undefined;
+      const mine = selectFields(s, selectors, by, filterKeys, found);
       deltas.add(mine);
       const fields = mine.fields.map((f) => {
         if (!isHistogram(f.value)) return f;
@@ -339,6 +420,11 @@ export async function run(argv: string[]): Promise<number> {
       // v1 files carry no kinds: their numbers show change per line, as the original's pollstats did.
       const fromV1 = new Set(snaps.filter((s) => s.format === 1).flatMap((s) => s.fields.map((f) => f.label)));
       const values: Record<string, number | string | null> = {};
+      // A family's selector is its columns found (several with --by); any other is its own column.
+      const labels = selectors.flatMap((sel) => {
+        const cols = found.get(sel);
+        return cols && cols.size > 0 ? [...cols].sort() : [sel.text];
+      });
       const cols = columnsFor(labels, histogramLabels, quantiles);
       for (const col of cols) {
         const f = gauges.get(col.label);

@@ -8,6 +8,8 @@
  *   whose labels coincide are one series, combined by the rules of aggregate.ts
  *   (counters summed and never going backwards, gauges summed over live writers,
  *   histograms merged bucket by bucket...), so a restart does not make new series.
+ * - A labelled family is one metric family: its children are series with their
+ *   own labels after the writer labels.
  * - Identity fields (`sys.pid`, `sys.tid`, `sys.uid`, `sys.gid`, `sys.program`,
  *   `sys.model`) are labels, not measurements: left out unless `identityFields`.
  * - A file whose writer is gone leaves the exposition `staleAfterMs` after the
@@ -26,7 +28,7 @@
  *   `mmstats_file_error{file,code} 1` series (and a comment in the text format).
  */
 import { CounterTracker, combineParts, combineValues, mergeHistograms } from '../../reader/aggregate.js';
-import type { HistogramValue, Snapshot } from '../../reader/reader.js';
+import type { FieldValue, HistogramValue, Snapshot } from '../../reader/reader.js';
 import { isHistogram, textField, writerNames, type FileRow, type StoreView } from './store.js';
 
 /** Content type of the Prometheus text format. */
@@ -174,6 +176,13 @@ export function inBaseUnit(v: number | bigint, unit: BaseUnit): number | bigint 
   return unit.mul === 1 && unit.div === 1 ? v : (Number(v) * unit.mul) / unit.div;
 }
 
+/** Labels as `a="x",b="y"`, values escaped. */
+function labelPairs(labels: Readonly<Record<string, string>>): string {
+  let out = '';
+  for (const [k, v] of Object.entries(labels)) out += `${out ? ',' : ''}${k}="${escapeLabelValue(v)}"`;
+  return out;
+}
+
 /** Escape a label value: backslash, double quote and newline. */
 export function escapeLabelValue(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -210,8 +219,12 @@ type Combine = 'counter' | 'gauge' | 'latest' | 'mean' | 'alive';
 
 /** The series of one label set of writers: one source per file. */
 interface Series {
-  /** The writer labels, `cmd="x",model="Y"` ('' for none): also the group's name. */
+  /** Every label of the series: the writer labels, then a family child's own labels ('' for none). */
   readonly labels: string;
+  /** The writer labels alone, `cmd="x",model="Y"`: the group the series combines. */
+  readonly group: string;
+  /** The field label its sources have (a child's `name{a="x"}`): what its counter total is kept by. */
+  readonly field: string;
   readonly sources: ValueSource[];
 }
 
@@ -315,9 +328,12 @@ function collect(view: StoreView, o: Required<Omit<ExpositionOptions, 'openMetri
     list.push(fam);
     return fam;
   };
-  const add = (fam: Family, labels: string, from: ValueSource) => {
+  const add = (fam: Family, group: string, f: FieldValue, from: ValueSource) => {
+    // A family's child: its own labels after the writer's (the writer never uses these names).
+    const own = f.labels ? labelPairs(f.labels) : '';
+    const labels = group && own ? `${group},${own}` : group || own;
     let series = fam.series.get(labels);
-    if (!series) fam.series.set(labels, (series = { labels, sources: [] }));
+    if (!series) fam.series.set(labels, (series = { labels, group, field: f.label, sources: [] }));
     series.sources.push(from);
   };
   const alive = new Map<string, Series>();
@@ -330,7 +346,7 @@ function collect(view: StoreView, o: Required<Omit<ExpositionOptions, 'openMetri
     visible.push(file);
     groups.push(labels);
     let a = alive.get(labels);
-    if (!a) alive.set(labels, (a = { labels, sources: [] }));
+    if (!a) alive.set(labels, (a = { labels, group: labels, field: '', sources: [] }));
     a.sources.push({ file, field: -1 });
     for (const [field, f] of s.fields.entries()) {
       if (f.value === null || f.value === undefined) continue;
@@ -338,13 +354,16 @@ function collect(view: StoreView, o: Required<Omit<ExpositionOptions, 'openMetri
       const type = familyType(f.kind, f.value);
       const unit = type === 'info' ? NO_UNIT : baseUnit(f.unit);
       const combine: Combine = type === 'counter' ? 'counter' : f.static ? 'latest' : 'gauge';
-      add(family(f.label, type, unit, f.help, combine, typeof f.value === 'object' && type === 'gauge'), labels, { file, field });
+      // A labelled family is one family of the exposition, its children series of it.
+      const name = f.family ?? f.label;
+      add(family(name, type, unit, f.help, combine, typeof f.value === 'object' && type === 'gauge'), labels, f, { file, field });
       // A histogram's extra values (a timer's moving mean) are gauges of their own: `<label>.<name>`, averaged over writers.
       if (type === 'histogram') {
-        for (const [name, v] of Object.entries((f.value as HistogramValue).extra ?? {})) {
+        for (const [extra, v] of Object.entries((f.value as HistogramValue).extra ?? {})) {
           if (typeof v !== 'number') continue;
-          const fam = family(`${f.label}.${name}`, 'gauge', unit, `${name.replace(/_/g, ' ')} of ${f.label}`, 'mean', false);
-          add(fam, labels, { file, field, extra: name });
+          const of = f.family ?? f.label;
+          const fam = family(`${of}.${extra}`, 'gauge', unit, `${extra.replace(/_/g, ' ')} of ${of}`, 'mean', false);
+          add(fam, labels, f, { file, field, extra });
         }
       }
     }
@@ -446,7 +465,7 @@ type Step =
       readonly sources: readonly ValueSource[];
       readonly combine: Combine;
       readonly unit: BaseUnit;
-      /** A counter's key in the renderer's CounterTracker. */
+      /** A counter's key in the renderer's CounterTracker (what writers that left had counted). */
       readonly key: string;
     }
   | {
@@ -502,14 +521,14 @@ function makePlan(view: StoreView, o: Required<ExpositionOptions>): Plan {
     line(`# TYPE ${name} ${type}`);
     if (om && unit) line(`# UNIT ${name} ${unit}`);
   };
-  const number = (sample: string, s: Series, combine: Combine, unit: BaseUnit, label: string) =>
+  const number = (sample: string, s: Series, combine: Combine, unit: BaseUnit) =>
     step({
       kind: 'number',
       prefix: Buffer.from(`${sample}${withLabels(s.labels, '')} `),
       sources: s.sources,
       combine,
       unit,
-      key: CounterTracker.key(label, s.labels),
+      key: CounterTracker.key(s.field, s.group),
     });
   header('mmstats_files', 'gauge', 'Stats files found, readable or not.', '');
   line(`mmstats_files ${view.files.length}`);
@@ -528,7 +547,7 @@ function makePlan(view: StoreView, o: Required<ExpositionOptions>): Plan {
   }
   if (alive.length > 0) {
     header('mmstats_writer_alive', 'gauge', 'Writers of the label set that still run (1 per writer; 0: all gone).', '');
-    for (const a of alive) number('mmstats_writer_alive', a, 'alive', NO_UNIT, '');
+    for (const a of alive) number('mmstats_writer_alive', a, 'alive', NO_UNIT);
   }
   for (const fam of families) {
     const name = fam.base;
@@ -536,7 +555,7 @@ function makePlan(view: StoreView, o: Required<ExpositionOptions>): Plan {
     switch (fam.type) {
       case 'counter': {
         header(om ? name : `${name}_total`, 'counter', fam.help, fam.unit.suffix);
-        for (const s of fam.series.values()) number(`${name}_total`, s, 'counter', unit, fam.label);
+        for (const s of fam.series.values()) number(`${name}_total`, s, 'counter', unit);
         break;
       }
       case 'info':
@@ -551,7 +570,7 @@ function makePlan(view: StoreView, o: Required<ExpositionOptions>): Plan {
         header(name, fam.type === 'untyped' ? (om ? 'unknown' : 'untyped') : 'gauge', fam.help, fam.unit.suffix);
         for (const s of fam.series.values()) {
           if (fam.struct) step({ kind: 'struct', name, labels: s.labels, sources: s.sources, unit });
-          else number(name, s, fam.combine, unit, fam.label);
+          else number(name, s, fam.combine, unit);
         }
     }
   }
@@ -582,7 +601,14 @@ function writerValues<T>(view: StoreView, sources: readonly ValueSource[]): { va
 /** A numeric series' value: one source's, or the sources combined by the rule of their kind. */
 function numberOf(view: StoreView, st: Extract<Step, { kind: 'number' }>, counters: CounterTracker): number | bigint {
   const { sources, combine } = st;
-  if (combine === 'counter') return counters.total(st.key);
+  if (combine === 'counter') {
+    // The live writers' values as read now, plus what writers that left had counted.
+    const retired = counters.retiredOf(st.key);
+    if (sources.length === 1 && retired === 0) return valueOf(view, sources[0]!) as number | bigint;
+    let sum = retired;
+    for (const from of sources) sum += Number(valueOf(view, from));
+    return sum;
+  }
   if (combine === 'alive') {
     let n = 0;
     for (const from of sources) n += snapshotOf(view, from).writer.alive ? 1 : 0;
@@ -721,6 +747,8 @@ interface FileLayout {
   readonly shapes?: Uint8Array;
   /** The values of `sys.*` text fields by field index (they make the writer labels). */
   readonly sysText?: readonly unknown[];
+  /** The label of each family child by field index: a slot reused by another label set is another series. */
+  readonly children?: readonly (string | undefined)[];
 }
 
 /** True for the label of a `sys.*` text field, which can be part of the writer labels. */
@@ -741,10 +769,12 @@ function layoutOf(view: StoreView, staleAfterMs: number): FileLayout[] {
     if (!s) return { path: r.path, error: errorShown(r) };
     const shapes = new Uint8Array(s.fields.length);
     const sysText: unknown[] = [];
+    const children: (string | undefined)[] = [];
     for (let i = 0; i < shapes.length; i++) {
       const f = s.fields[i]!;
       shapes[i] = shapeOf(f.value);
       if (isSysText(f.label, f.value)) sysText[i] = f.value;
+      if (f.family !== undefined) children[i] = f.label;
     }
     const w = s.writer;
     return {
@@ -757,6 +787,7 @@ function layoutOf(view: StoreView, staleAfterMs: number): FileLayout[] {
       startToken: w.startToken,
       shapes,
       sysText,
+      children,
     };
   });
 }
@@ -785,12 +816,14 @@ function sameLayout(was: readonly FileLayout[], view: StoreView, staleAfterMs: n
       return false;
     const shapes = l.shapes!;
     const sysText = l.sysText!;
+    const children = l.children!;
     const fields = s.fields;
     if (shapes.length !== fields.length) return false;
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
       if (shapes[i] !== shapeOf(f.value)) return false;
       if (sysText[i] !== undefined && f.value !== sysText[i]) return false;
+      if (children[i] !== f.label && (children[i] !== undefined || f.family !== undefined)) return false;
     }
   }
   return true;
@@ -815,6 +848,8 @@ export class MetricsRenderer {
   private last: { layout: FileLayout[]; skipped: number; plan: Plan } | undefined;
   private readonly options: Required<ExpositionOptions>;
   private readonly counters = new CounterTracker();
+  /** The view last rendered: the latest values of the writers of the plan kept. */
+  private lastView: StoreView | undefined;
   /** Plans made so far: one at the first scrape, then one each time the layout changed. */
   plansMade = 0;
   constructor(options: ExpositionOptions = {}) {
@@ -825,14 +860,22 @@ export class MetricsRenderer {
   render(view: StoreView): Buffer {
     const stale = this.options.staleAfterMs;
     if (!this.last || this.last.skipped !== view.skipped || !sameLayout(this.last.layout, view, stale)) {
+      // Writers come or go only with a new layout: the counter totals are brought up to
+      // date then (the last values of the writers shown so far, then the new set, which
+      // retires those that left), not at every scrape.
+      if (this.last && this.lastView) this.updateCounters(this.last.plan, this.lastView);
       this.last = { layout: layoutOf(view, stale), skipped: view.skipped, plan: makePlan(view, this.options) };
+      this.updateCounters(this.last.plan, view);
       this.plansMade++;
     }
-    const plan = this.last.plan;
+    this.lastView = view;
+    return renderPlan(this.last.plan, view, this.counters);
+  }
+
+  private updateCounters(plan: Plan, view: StoreView): void {
     this.counters.update(
       plan.visible.map((i) => view.files[i]!.snapshot!),
       plan.groups,
     );
-    return renderPlan(plan, view, this.counters);
   }
 }
