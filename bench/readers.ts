@@ -32,6 +32,14 @@ export async function startWriters(dir: string, files: number, fields: number): 
     process.stdin.on('end', () => process.exit(0));
     process.stdin.resume();
   `;
+  return startWriterChild(body);
+}
+
+/**
+ * Run `body` (an ES module that prints `ready` once its files are written and exits
+ * when its stdin closes) in a child process; resolves with a function that ends it.
+ */
+export async function startWriterChild(body: string): Promise<() => Promise<void>> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', body], { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { table, sink } from './harness.js';
 import { runHotPath } from './hot-path.js';
 import { scrapeRun } from './scrape-cost.js';
+import { familiesScrape } from './families-scrape.js';
 import { startWriters, timeLibrarySnapshot, timeModelOpen, timeOpenReaders, timeServeMetrics, timeSlurpJson } from './readers.js';
 
 const { values: args } = parseArgs({
@@ -23,8 +24,9 @@ const { values: args } = parseArgs({
   },
 });
 const smoke = args.smoke;
-const sections = new Set((args.only ?? 'hot,readers,scrape').split(','));
-for (const x of sections) if (!['hot', 'readers', 'scrape'].includes(x)) throw new Error(`--only takes hot, readers, scrape; not ${x}`);
+const SECTIONS = ['hot', 'readers', 'scrape', 'families'];
+const sections = new Set((args.only ?? SECTIONS.join(',')).split(','));
+for (const x of sections) if (!SECTIONS.includes(x)) throw new Error(`--only takes ${SECTIONS.join(', ')}; not ${x}`);
 const opts = smoke
   ? { ops: 20_000, rounds: 3, compiles: 2, allocOps: 100_000, createChildren: 100 }
   : { ops: 5_000_000, rounds: 5, compiles: 5, allocOps: 10_000_000, createChildren: 2000 };
@@ -245,6 +247,23 @@ async function main(): Promise<void> {
     for (const f of failures) console.log(`scrape run failed: ${f}`);
     console.log('\n' + table(scrapeRows));
     json.scrape = scrape;
+  }
+
+  if (sections.has('families')) {
+    // /metrics over labelled families: writers x 10 families x 10 label sets, against prom-client's registry of the same series.
+    const writers = smoke ? 10 : 1000;
+    const r = await familiesScrape(writers, 10, smoke ? 1 : 5);
+    console.log(
+      `\n/metrics over labelled families: ${writers} writers x 10 families x 10 label sets (${r.series.toLocaleString('en')} series)`,
+    );
+    console.log(
+      table([
+        ['exposition', 'first scrape ms', 'scrape ms (median)', 'bytes per series'],
+        ['mmstats families /metrics (plan kept)', r.mmstatsFirstMs.toFixed(1), r.mmstatsMs.toFixed(1), r.mmstatsBytesPerSeries.toFixed(1)],
+        ['prom-client registry.metrics()', '', r.promClientMs.toFixed(1), r.promClientBytesPerSeries.toFixed(1)],
+      ]),
+    );
+    json.families = r;
   }
 
   if (args.json) fs.writeFileSync(args.json, JSON.stringify(json, null, 2));

@@ -23,6 +23,7 @@ test('the benchmarks run end to end in smoke mode and report every section', () 
     "limit: a histogram's least work",
     'event-loop p99 ms',
     'mmstats (mmstats serve --nice 19)',
+    'mmstats families /metrics (plan kept)',
   ]) {
     assert.ok(res.stdout.includes(row), `missing "${row}" in:\n${res.stdout}`);
   }
