@@ -660,3 +660,32 @@ test('the Python reader reports a damaged family slot as the TypeScript reader d
     assert.match(err.error!, /^ERR_MMSTATS_MALFORMED: family fam: slot at \d+: label value 0 of 900 bytes/);
   }
 });
+
+test(
+  'the Python reader calls a file whose writer died creating it abandoned, as the TypeScript reader does, and exits 0 for it',
+  { skip: NO_PYTHON },
+  async () => {
+    const dir = tempStatsDir();
+    const w = runScript(`const s = openStats({ name: 'Dying', path: env.DIR }); s.add('n', field.counter()); ready(s.path);`, {
+      env: { DIR: dir },
+    });
+    const made = (await w.ready) as string;
+    w.child.kill('SIGKILL');
+    await w.exited;
+    // Its header as it was before the ready mark: the writer (now dead) never finished it.
+    const bytes = fs.readFileSync(made);
+    bytes.writeUInt32LE(0, Header.STATE);
+    const file = path.join(dir, 'unfinished.mmstats');
+    fs.writeFileSync(file, bytes, { mode: 0o600 });
+    assert.throws(
+      () => StatsReader.open(file),
+      (err: unknown) => err instanceof MmstatsError && err.code === 'ERR_MMSTATS_ABANDONED',
+    );
+    const py = await runPython([file]);
+    assert.equal(py.code, 0, py.stderr);
+    assert.match(
+      py.stderr,
+      new RegExp(`${file}: was never finished: its writer \\(pid ${w.pid}\\) died while creating it \\[abandoned\\]`),
+    );
+  },
+);

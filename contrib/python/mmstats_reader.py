@@ -40,6 +40,7 @@ import os
 import stat
 import struct
 import sys
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["read_file", "StatsError", "main"]
@@ -148,7 +149,7 @@ V1_CODES: Dict[str, Tuple[str, int]] = {
 
 class StatsError(Exception):
     """A file that cannot be read; ``code`` is one of: not-stats, version,
-    unsupported, initialising, malformed, truncated, io."""
+    unsupported, initialising, abandoned, malformed, truncated, io."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -802,11 +803,44 @@ def read_file(path: str) -> Dict[str, Any]:
         if head.count(0) == len(head):
             raise StatsError("initialising", "has no header yet: its writer is still creating it")
         raise StatsError("not-stats", "is not an mmstats file (unknown magic)")
+    except StatsError as e:
+        if e.code == "initialising":
+            why = _abandonment(f)
+            if why:
+                raise StatsError("abandoned", why) from None
+        raise
     except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as e:
         # Every offset is checked before use; this is the net under those checks.
         raise StatsError("malformed", f"unreadable: {e}") from None
     finally:
         f.close()
+
+
+# A file with no header and no lock, unchanged this long, was abandoned (section 5).
+ABANDONED_AFTER_S = 10.0
+
+
+def _abandonment(f: "_File") -> Optional[str]:
+    """Why a file still initialising will never be ready (section 5), or None
+    while a writer may still be making it: no process holds its lock, and the
+    header's pid does not run with its start token (no header: unchanged for
+    ABANDONED_AFTER_S)."""
+    if _lock_held(f.fd) is not False:
+        return None
+    try:
+        st = os.fstat(f.fd)
+        head = f.read(0, min(st.st_size, HEADER_SIZE))
+    except (OSError, StatsError):
+        return None
+    if len(head) == HEADER_SIZE and head[:8] == MAGIC:
+        pid = _u32(head, H_PID)
+        if pid > 0 and _pid_alive(pid, struct.unpack_from("<d", head, H_START_TOKEN)[0]):
+            return None
+        return f"was never finished: its writer (pid {pid}) died while creating it"
+    idle = time.time() - st.st_mtime
+    if idle < ABANDONED_AFTER_S:
+        return None
+    return f"has had no header for {idle:.0f} s and no writer holds it: its writer died creating it"
 
 
 def _json_safe(v: Any) -> Any:
@@ -854,7 +888,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             results.append(read_file(path))
         except StatsError as e:
-            failed += 1
+            # A file not finished (being made, or abandoned by a writer that died making it) is reported, not a failure.
+            if e.code not in ("initialising", "abandoned"):
+                failed += 1
             print(f"mmstats_reader: {path}: {e} [{e.code}]", file=sys.stderr)
     text = json.dumps(_json_safe(results), ensure_ascii=False, allow_nan=False, indent=None if opts.compact else 2)
     try:
