@@ -623,8 +623,8 @@ type FamilyClass = new (label: string, at: Placement, spec: FamilySpec) => Famil
 /**
  * A subclass whose `labels` reads each label as a named property (`set.method`),
  * compiled once per spec: V8 turns a named load into one check and one load, where
- * the generic walk's keyed loads by a name taken from an array cost about three
- * times as much (measured: 178 against 57 ns on a loaded machine). The names are
+ * the generic walk's keyed loads by a name taken from an array cost several times
+ * as much (BENCHMARKS.md, "Labelled families"). The names are
  * checked identifiers ([a-zA-Z_][a-zA-Z0-9_]*), so the source is safe to compile.
  * Keys are still counted on a hit, so an unknown name is an error there too.
  */
