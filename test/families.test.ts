@@ -356,3 +356,28 @@ test("a malformed slot or chunk is reported under its family; the file's other f
     assert.ok(!fields.some((x) => x.family === 'fam' && x.value !== null && x.labels?.a !== 'x' && x.labels?.a !== 'y'), what);
   }
 });
+
+test('a kept file whose writer died mid-write of a child value brings back every other child', () => {
+  const dir = tempStatsDir();
+  const M = defineModel('Torn', { who: field.string({ size: 16, labels: ['k'] }) });
+  const first = M.open({ path: dir, filename: 'torn.mmstats', keep: true, defaultFields: false });
+  first.who.with('a').set('alpha');
+  first.who.with('b').set('bravo');
+  first.close();
+  // Make child b's value look cut off mid-write: its own sequence odd.
+  const bytes = fs.readFileSync(first.path);
+  const at = bytes.indexOf(Buffer.from('bravo'));
+  assert.ok(at > 0);
+  const seq = at - 8; // the string's payload follows its sequence and length words
+  bytes.writeUInt32LE(bytes.readUInt32LE(seq) | 1, seq);
+  fs.writeFileSync(first.path, bytes);
+  const again = M.open({ path: dir, filename: 'torn.mmstats', keep: true, defaultFields: false });
+  try {
+    const byLabel = new Map(readFields(again.path).map((x) => [x.label, x.value]));
+    assert.equal(byLabel.get('who{k="a"}'), 'alpha');
+    assert.ok(!byLabel.has('who{k="b"}'), 'the torn child is not carried over');
+    assert.equal(again.who.with('b').value, '', 'it starts afresh');
+  } finally {
+    again.remove();
+  }
+});

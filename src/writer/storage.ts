@@ -588,7 +588,12 @@ function readPrevious(bytes: Uint8Array, file: string): PreviousValues {
   return out;
 }
 
-/** The children of a family in a stale file: every settled live or overflow slot (a slot left odd is skipped). */
+/**
+ * The children of a family in a stale file: every settled live or overflow slot. A
+ * slot left odd (its writer died claiming or freeing it) is skipped, and so is a
+ * seqlocked child value left odd (died mid-write), as readPrevious does for fields:
+ * that child starts afresh when the program asks for it again.
+ */
 function previousFamily(
   bytes: Uint8Array,
   directory: number,
@@ -606,9 +611,10 @@ function previousFamily(
       if (slot + meta.slotSize > bytes.length) break;
       const state = dv.getUint32(slot + Slot.STATE, true);
       if (dv.getUint32(slot + Slot.SEQ, true) & 1 || (state !== SlotState.LIVE && state !== SlotState.OVERFLOW)) continue;
+      const v = slot + meta.slotValueOffset;
+      if (meta.childFlags & RecordFlags.SEQLOCK && dv.getUint32(v + Seqlocked.SEQUENCE, true) & 1) continue;
       try {
         const values = state === SlotState.LIVE ? readSlotLabels(bytes, slot, meta) : [];
-        const v = slot + meta.slotValueOffset;
         children.push({ state, values, bytes: bytes.slice(v, v + meta.childValueSize) });
       } catch {
         // A damaged slot: not carried over.
