@@ -20,6 +20,34 @@ export const REDUCTIONS: readonly Reduction[] = ['avg', 'one', 'max', 'min', 'su
 /** How gauges from several writers combine. */
 export type GaugeMode = 'sum' | 'max' | 'min' | 'avg' | 'latest';
 
+/**
+ * The largest of `values` (`empty` when there is none). A loop, never
+ * `Math.max(...values)`: a spread puts every value on the stack, which overflows
+ * at about 130,000 values.
+ */
+export function maxOf(values: Iterable<number>, empty = -Infinity): number {
+  let m = empty;
+  let first = true;
+  for (const v of values) {
+    if (first || v > m || Number.isNaN(v)) m = v;
+    first = false;
+    if (Number.isNaN(m)) return m;
+  }
+  return m;
+}
+
+/** The smallest of `values` (`empty` when there is none); see maxOf. */
+export function minOf(values: Iterable<number>, empty = Infinity): number {
+  let m = empty;
+  let first = true;
+  for (const v of values) {
+    if (first || v < m || Number.isNaN(v)) m = v;
+    first = false;
+    if (Number.isNaN(m)) return m;
+  }
+  return m;
+}
+
 /** Reduce numbers the way the original `?aggr=` did; null for an empty list. */
 export function reduce(values: readonly number[], aggr: Reduction): number | null {
   const list = aggr.startsWith('nonzero-') ? values.filter((v) => v !== 0) : values;
@@ -28,10 +56,10 @@ export function reduce(values: readonly number[], aggr: Reduction): number | nul
     case 'one':
       return list[0]!;
     case 'max':
-      return Math.max(...list);
+      return maxOf(list);
     case 'min':
     case 'nonzero-min':
-      return Math.min(...list);
+      return minOf(list);
     case 'sum':
       return list.reduce((a, b) => a + b, 0);
     case 'avg':

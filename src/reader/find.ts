@@ -6,28 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MmstatsError } from '../errors.js';
 import { defaultGlobs } from '../platform/paths.js';
+import { compileGlob } from './glob.js';
 import { StatsReader, type Snapshot } from './reader.js';
-
-/** Compile a file-name glob (`*`, `?`, `[...]`, `[!...]`) to an anchored RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) re += '\\[';
-      else {
-        let body = glob.slice(i + 1, end).replace(/[\\^\]]/g, '\\$&');
-        if (body.startsWith('!')) body = '^' + body.slice(1);
-        re += `[${body}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'u');
-}
 
 const GLOB_CHARS = /[*?[]/;
 
@@ -58,7 +38,7 @@ export function findFiles(patterns: readonly string[] = [], env: NodeJS.ProcessE
       out.add(pattern);
       continue;
     }
-    const re = globToRegExp(base);
+    const re = compileGlob(base);
     let names: string[];
     try {
       names = fs.readdirSync(dir);

@@ -290,10 +290,17 @@ export class StatsReader {
       throw new MmstatsError('ERR_MMSTATS_IO', `cannot stat: ${(err as Error).message}`, { path: this.path, cause: err });
     }
     if (size < this.buffer.byteLength) throw this.truncated();
-    if (size > this.buffer.byteLength && size <= Limits.MAX_FILE_SIZE) {
+    // Pages read while the file was shorter were replaced by zero pages for good: once it has
+    // regrown, only a fresh mapping sees its bytes again, and the layout is read afresh from them.
+    const faulted = native.faultCount(this.buffer) > 0;
+    if ((size > this.buffer.byteLength || faulted) && size <= Limits.MAX_FILE_SIZE) {
       const old = this.buffer;
       this.setMapping(native.map(this.fd, size, false));
       native.unmap(old);
+      if (faulted) {
+        this.v2Fields = [];
+        this.layoutOwner = '';
+      }
     }
   }
 
@@ -340,6 +347,7 @@ export class StatsReader {
     }
     for (; known < count; known++) {
       const meta = decodeRecord(this.bytes, at, used, true);
+      checkValueBlock(meta, at);
       const info = describe(meta);
       this.v2Fields.push({ meta, recordOffset: at, info, family: meta.extra ? familyState(meta, info) : undefined });
       if (known + 1 < count) {
@@ -600,6 +608,25 @@ function withValue(i: FieldInfo, value: Value): FieldValue {
 /** A field that could not be read now, and why. */
 function failed(i: FieldInfo, error: string): FieldValue {
   return { label: i.label, type: i.type, kind: i.kind, unit: i.unit, help: i.help, static: i.static, value: null, error };
+}
+
+/**
+ * Refuse a record whose value block cannot hold what its type declares (a
+ * histogram smaller than its scalars, more buckets than its block holds): the
+ * file is malformed, said in those words, rather than decoded into a negative
+ * length later.
+ */
+function checkValueBlock(m: FieldMeta, at: number): void {
+  if (m.dataType !== DataType.HISTOGRAM) return;
+  const room = Math.floor((m.valueSize - Seqlocked.PAYLOAD) / 8) - HistogramSlot.BUCKETS;
+  if (room < 0) {
+    throw new FormatViolation(
+      `record at ${at}: histogram value of ${m.valueSize} bytes cannot hold its ${HistogramSlot.BUCKETS} scalars (needs at least ${Seqlocked.PAYLOAD + HistogramSlot.BUCKETS * 8})`,
+    );
+  }
+  if (m.param > room) {
+    throw new FormatViolation(`record at ${at}: histogram declares ${m.param} buckets but its ${m.valueSize}-byte value holds ${room}`);
+  }
 }
 
 function describe(m: FieldMeta): FieldInfo {

@@ -41,7 +41,7 @@ function version(): string {
 }
 
 function usage(): string {
-  const w = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const w = Object.keys(COMMANDS).reduce((m, c) => Math.max(m, c.length), 0);
   const lines = Object.entries(COMMANDS).map(([name, summary]) => `  ${name.padEnd(w)}  ${summary}`);
   return [
     'Usage: mmstats <command> [options] [PATH|GLOB...]',

@@ -25,14 +25,24 @@ export function collect<T>(patterns: readonly string[], pick: (snap: Snapshot) =
       reader = StatsReader.open(file);
       snap = reader.read();
     } catch (err) {
-      const error = err instanceof MmstatsError ? err : new MmstatsError('ERR_MMSTATS_IO', String(err), { path: file, cause: err });
-      out.errors.push({ path: file, error });
+      out.errors.push({ path: file, error: asError(file, err) });
       continue;
     } finally {
       reader?.close();
     }
-    const item = pick(snap);
+    // A file that cannot be shown (whatever the reason) is that file's error, never the end of the others.
+    let item: T | undefined;
+    try {
+      item = pick(snap);
+    } catch (err) {
+      out.errors.push({ path: file, error: asError(file, err) });
+      continue;
+    }
     if (item !== undefined) out.items.push(item);
   }
   return out;
+}
+
+function asError(file: string, err: unknown): MmstatsError {
+  return err instanceof MmstatsError ? err : new MmstatsError('ERR_MMSTATS_IO', String(err), { path: file, cause: err });
 }

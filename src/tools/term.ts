@@ -4,6 +4,7 @@
  * reader of a pipe goes away (`mmstats slurp | head`), and value formatting shared
  * by the commands.
  */
+import { maxOf, minOf } from '../reader/aggregate.js';
 import type { HistogramValue, Value } from '../reader/index.js';
 
 /** Whether to colour output written to `stream`. */
@@ -140,8 +141,8 @@ const BARS = '▁▂▃▄▅▆▇█';
 export function sparkline(values: readonly (number | null)[]): string {
   const nums = values.filter((v): v is number => v !== null && Number.isFinite(v));
   if (nums.length === 0) return ' '.repeat(values.length);
-  const lo = Math.min(...nums);
-  const hi = Math.max(...nums);
+  const lo = minOf(nums);
+  const hi = maxOf(nums);
   return values
     .map((v) => {
       if (v === null || !Number.isFinite(v)) return ' ';

@@ -6,6 +6,7 @@
  * identity and whether it is alive, units, a prefix filter, and `--json`.
  */
 import { type HistogramValue, type Snapshot, type Value } from '../../reader/index.js';
+import { maxOf } from '../../reader/aggregate.js';
 import { collect } from '../snapshots.js';
 import { percentileColumns, type Quantile } from './poll.js';
 import { Exit, parse } from '../args.js';
@@ -72,7 +73,10 @@ function textBlock(s: Snapshot, paint: Painter, percentiles: (h: HistogramValue)
       state +
       paint.paint('dim', ` format ${s.format} created ${created}`),
   ];
-  const labelWidth = Math.max(0, ...s.fields.map((f) => sanitize(f.label).length));
+  const labelWidth = maxOf(
+    s.fields.map((f) => sanitize(f.label).length),
+    0,
+  );
   for (const f of s.fields) {
     const value = sanitize(formatValue(f.value, percentiles));
     const unit = f.unit ? ' ' + paint.paint('dim', sanitize(f.unit)) : '';

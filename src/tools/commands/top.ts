@@ -12,7 +12,7 @@
 import path from 'node:path';
 import readline from 'node:readline';
 import fs from 'node:fs';
-import { writerKey } from '../../reader/aggregate.js';
+import { maxOf, minOf, writerKey } from '../../reader/aggregate.js';
 import { type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
 import { collect } from '../snapshots.js';
 import { Exit, UsageError, numberOption, parse } from '../args.js';
@@ -201,7 +201,7 @@ interface ViewState {
 function activity(h: readonly (number | null)[]): number {
   const nums = h.filter((x): x is number => x !== null);
   if (nums.length < 2) return 0;
-  return Math.max(...nums) - Math.min(...nums);
+  return maxOf(nums) - minOf(nums);
 }
 
 function sortFields(fields: FieldRow[], sort: Sort): FieldRow[] {
@@ -232,8 +232,8 @@ function bodyLines(board: Board, view: ViewState, cols: number): Line[] {
       ['bold', sanitize(w.command)],
       ['dim', `  ${sanitize(path.basename(w.snap.path))}`],
     ]);
-    const labelW = Math.min(40, Math.max(10, ...fields.map((f) => width(sanitize(f.label)))));
-    const valueW = Math.min(36, Math.max(8, ...fields.map((f) => width(f.text + (f.unit ? ' ' + f.unit : '')))));
+    const labelW = Math.min(40, Math.max(10, maxOf(fields.map((f) => width(sanitize(f.label))))));
+    const valueW = Math.min(36, Math.max(8, maxOf(fields.map((f) => width(f.text + (f.unit ? ' ' + f.unit : ''))))));
     const sparkW = Math.max(0, Math.min(40, cols - 4 - labelW - 2 - valueW - 2));
     for (const f of sortFields(fields, view.sort)) {
       const value = truncate(f.text + (f.unit ? ' ' + sanitize(f.unit) : ''), valueW);

@@ -63,8 +63,8 @@ export function checkName(name: string, what = 'name'): string {
   return name;
 }
 
-/** Glob compilation is the reader's (src/reader/find.ts); re-exported for the server's modules. */
-export { globToRegExp } from '../../reader/find.js';
+/** Glob matching is the reader's (src/reader/glob.ts, linear time); re-exported for the server's modules. */
+export { compileGlob, type Glob } from '../../reader/glob.js';
 
 /**
  * Resolve a file name inside one of `dirs` (real paths) to an existing regular

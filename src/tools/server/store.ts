@@ -20,7 +20,7 @@ import { MmstatsError } from '../../errors.js';
 import { CounterTracker, aggregateFields, type AggregatedField, type GaugeMode } from '../../reader/aggregate.js';
 import { StatsReader, type HistogramValue, type Snapshot, type Value } from '../../reader/reader.js';
 import { summarizeHistogram, type HistogramSummary } from './summary.js';
-import { globToRegExp } from './safe-path.js';
+import { compileGlob, type Glob } from './safe-path.js';
 
 /** Options of a StatsStore. */
 export interface StoreOptions {
@@ -134,7 +134,7 @@ export function fileError(err: MmstatsError): FileError {
 export class StatsStore {
   /** The stats directories as configured. */
   readonly paths: readonly string[];
-  private readonly pattern: RegExp;
+  private readonly pattern: Glob;
   private readonly maxOpen: number;
   private readonly maxFiles: number;
   private readonly rescanMs: number;
@@ -148,16 +148,41 @@ export class StatsStore {
   private view: StoreView | undefined;
   private readonly tracker = new CounterTracker();
   private closed = false;
+  /** The directories' inodes and mtimes at the last scan: the sweep rescans only when they change. */
+  private dirsStamp = '';
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(options: StoreOptions) {
     if (options.paths.length === 0) throw new MmstatsError('ERR_MMSTATS_IO', 'no stats path to serve');
     this.paths = options.paths.map((p) => path.resolve(p));
-    this.pattern = globToRegExp(options.pattern ?? '*.mmstats');
+    this.pattern = compileGlob(options.pattern ?? '*.mmstats');
     this.maxOpen = options.maxOpen ?? 2048;
     this.maxFiles = options.maxFiles ?? 20_000;
     this.rescanMs = options.rescanMs ?? 250;
     this.cacheMs = options.cacheMs ?? 100;
     this.retryMs = options.retryMs ?? 1000;
+    // Files removed while no request comes must not keep their descriptor and mapping until one does:
+    // a sweep rescans whenever a directory changed (a stat per directory when nothing did).
+    this.sweeper = setInterval(
+      () => {
+        if (this.stampDirs() !== this.dirsStamp) this.rescan(true);
+      },
+      Math.max(this.rescanMs, 1000),
+    );
+    this.sweeper.unref();
+  }
+
+  private stampDirs(): string {
+    let stamp = '';
+    for (const p of this.paths) {
+      try {
+        const st = fs.statSync(p);
+        stamp += `${st.ino}:${st.mtimeMs};`;
+      } catch {
+        stamp += '-;';
+      }
+    }
+    return stamp;
   }
 
   /** The stats directories that exist now, as real paths (symlinks in the configured paths resolved). */
@@ -182,6 +207,7 @@ export class StatsStore {
     const now = Date.now();
     if (!force && now - this.scannedAt < this.rescanMs) return;
     this.scannedAt = now;
+    this.dirsStamp = this.stampDirs();
     const dirs: string[] = [];
     for (const p of this.paths) {
       try {
@@ -331,7 +357,7 @@ export class StatsStore {
   files(glob?: string): FileRow[] {
     const rows = this.read().files;
     if (glob === undefined) return [...rows];
-    const re = globToRegExp(glob);
+    const re = compileGlob(glob);
     return rows.filter((r) => re.test(r.name));
   }
 
@@ -378,6 +404,7 @@ export class StatsStore {
   /** Close every reader; the store reads nothing after this. */
   close(): void {
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const e of this.entries.values()) this.closeReader(e);
     this.entries.clear();
     this.view = undefined;

@@ -252,7 +252,10 @@ function rebuildFields(writers: readonly WriterState[]): void {
   }
   if (hidden > 0)
     groups.push(h('p', { class: 'muted', text: `${hidden} more writers: focus on one or narrow the filter to see their fields.` }));
-  ui.fields.replaceChildren(...groups);
+  // One fragment, not a spread: a spread's arguments all go on the stack.
+  const fragment = document.createDocumentFragment();
+  for (const g of groups) fragment.append(g);
+  ui.fields.replaceChildren(fragment);
 }
 
 function updateValues(): void {
