@@ -10,7 +10,10 @@ import { startServe, type ServeProcess } from './helpers/serve.js';
 
 const FIELDS = 130_000;
 
-describe('tools over a file of 130,000 fields', { timeout: 120_000 }, () => {
+/** Generous: each command reads 130,000 fields, and CI machines may be busy. */
+const SLOW = { timeoutMs: 120_000 };
+
+describe('tools over a file of 130,000 fields', { timeout: 400_000 }, () => {
   const dir = tempStatsDir();
   let big: ScriptProcess;
   let small: ScriptProcess;
@@ -43,14 +46,14 @@ ready(s.path);
   });
 
   test('slurp prints both files', async () => {
-    const r = await runCli(['slurp', dir]);
+    const r = await runCli(['slurp', dir], SLOW);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /big\.f129999 +129999/);
     assert.match(r.stdout, /small\.count +42/);
   });
 
   test('slurp --json prints both files', async () => {
-    const r = await runCli(['slurp', '--json', dir]);
+    const r = await runCli(['slurp', '--json', dir], SLOW);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { files: { fields: { label: string }[] }[]; errors: unknown[] };
     assert.deepEqual(doc.errors, []);
@@ -65,14 +68,14 @@ ready(s.path);
   });
 
   test('top --batch shows both writers', async () => {
-    const r = await runCli(['top', '--batch', dir], { env: { COLUMNS: '120', LINES: '40' } });
+    const r = await runCli(['top', '--batch', dir], { ...SLOW, env: { COLUMNS: '120', LINES: '40' } });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Big/);
     assert.match(r.stdout, /Small/);
   });
 
   test('poll reads the fields of both files', async () => {
-    const r = await runCli(['poll', '--json', '-c', '1', '-d', '0.1', 'small.count,big.f129999', dir]);
+    const r = await runCli(['poll', '--json', '-c', '1', '-d', '0.1', 'small.count,big.f129999', dir], SLOW);
     assert.equal(r.code, 0, r.stderr);
     const line = JSON.parse(r.stdout.trim().split('\n')[0]!) as { files: number; values: Record<string, unknown> };
     assert.equal(line.files, 2);
