@@ -292,8 +292,8 @@ export function combineParts(
   for (const part of Object.keys(group[0]?.value ?? {})) {
     const nums = group.map((g) => g.value[part] ?? 0);
     const role = /(?:^|_)(min|max|last|mean)$/.exec(part)?.[1];
-    if (role === 'min') out[part] = Math.min(...nums);
-    else if (role === 'max') out[part] = Math.max(...nums);
+    if (role === 'min') out[part] = minOf(nums);
+    else if (role === 'max') out[part] = maxOf(nums);
     else if (role === 'last') out[part] = newest.value[part] ?? 0;
     else if (role === 'mean') out[part] = weight > 0 ? nums.reduce((a, v, i) => a + v * weights[i]!, 0) / weight : 0;
     else out[part] = nums.reduce((a, b) => a + b, 0);
