@@ -30,7 +30,9 @@ export type MmstatsErrorCode =
   /** The file could not be created, grown or mapped (no space, no permission...). */
   | 'ERR_MMSTATS_IO'
   /** A seqlocked value kept changing while it was read; try again. */
-  | 'ERR_MMSTATS_BUSY';
+  | 'ERR_MMSTATS_BUSY'
+  /** A file holds more than a reader was allowed to decode (its `ReadLimits`); it was not loaded. */
+  | 'ERR_MMSTATS_LIMIT';
 
 /** The one error class mmstats throws on purpose. */
 export class MmstatsError extends Error {

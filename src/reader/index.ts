@@ -5,7 +5,15 @@
 // The public types name Node's (NodeJS.ProcessEnv, Disposable...): load them for consumers
 // whose compiler does not (TypeScript 6 and later default "types" to none).
 /// <reference types="node" preserve="true" />
-export { StatsReader, type FieldValue, type HistogramValue, type Snapshot, type Value, type WriterIdentity } from './reader.js';
+export {
+  StatsReader,
+  type FieldValue,
+  type ReadLimits,
+  type HistogramValue,
+  type Snapshot,
+  type Value,
+  type WriterIdentity,
+} from './reader.js';
 export { findFiles, readAll, type ReadAllResult } from './find.js';
 export {
   aggregateFields,

@@ -110,6 +110,19 @@ export interface Snapshot {
   readonly fields: readonly FieldValue[];
 }
 
+/**
+ * What one reader decodes of a file at most, so that a huge or hostile file costs
+ * a bounded amount of memory and time: a file over a limit fails with
+ * `ERR_MMSTATS_LIMIT` (naming the limit) instead of being loaded. Unset, the
+ * format's own limits apply (1,000,000 fields, 4 GiB).
+ */
+export interface ReadLimits {
+  /** Bytes of records and values decoded at most (v2: the file's used size; v1: its size). */
+  readonly maxBytes?: number;
+  /** Fields decoded at most. */
+  readonly maxFields?: number;
+}
+
 interface V2Field {
   readonly meta: FieldMeta;
   readonly recordOffset: number;
@@ -164,11 +177,13 @@ export class StatsReader {
   private closed = false;
   /** Set by open, which has just sized the mapping from fstat: the first read need not ask again. */
   private sizeJustChecked = true;
+  private readonly limits: ReadLimits;
 
-  private constructor(path: string, fd: number, format: 1 | 2, size: number) {
+  private constructor(path: string, fd: number, format: 1 | 2, size: number, limits: ReadLimits) {
     this.path = path;
     this.fd = fd;
     this.format = format;
+    this.limits = limits;
     this.setMapping(native.map(fd, size, false));
   }
 
@@ -185,9 +200,9 @@ export class StatsReader {
    * Open a stats file read-only. Throws MmstatsError: NOT_STATS (foreign file),
    * VERSION (newer major format), INITIALISING (still being made), ABANDONED
    * (its writer died making it: it will never be ready), MALFORMED,
-   * UNSAFE_PATH (a symlink or not a regular file), IO.
+   * UNSAFE_PATH (a symlink or not a regular file), LIMIT (over `limits`), IO.
    */
-  static open(file: string): StatsReader {
+  static open(file: string, limits: ReadLimits = {}): StatsReader {
     const C = fs.constants;
     let fd: number;
     try {
@@ -209,7 +224,8 @@ export class StatsReader {
       const head = Buffer.alloc(Header.SIZE);
       const n = fs.readSync(fd, head, 0, Header.SIZE, 0);
       const format = sniff(file, head.subarray(0, n), st.size);
-      const reader = new StatsReader(file, fd, format, st.size);
+      if (format === 1) checkLimit(file, 'bytes', st.size, limits.maxBytes);
+      const reader = new StatsReader(file, fd, format, st.size, limits);
       reader.refreshLayout();
       return reader;
     } catch (err) {
@@ -239,6 +255,12 @@ export class StatsReader {
       if (native.faultCount(this.buffer) > 0) throw this.truncated();
       throw err instanceof MmstatsError ? err : malformed(this.path, err);
     }
+  }
+
+  /** Bytes of the file a read decodes (v2: the used size, v1: the size), what `ReadLimits.maxBytes` bounds. */
+  get decodedBytes(): number {
+    if (this.format === 1) return this.bytes.length;
+    return Math.min(Atomics.load(this.i32, Header.USED_SIZE / 4) >>> 0, this.bytes.length);
   }
 
   /** The writer's identity and liveness. */
@@ -293,6 +315,7 @@ export class StatsReader {
     // Pages read while the file was shorter were replaced by zero pages for good: once it has
     // regrown, only a fresh mapping sees its bytes again, and the layout is read afresh from them.
     const faulted = native.faultCount(this.buffer) > 0;
+    if (this.format === 1 && size > this.buffer.byteLength) checkLimit(this.path, 'bytes', size, this.limits.maxBytes);
     if ((size > this.buffer.byteLength || faulted) && size <= Limits.MAX_FILE_SIZE) {
       const old = this.buffer;
       this.setMapping(native.map(this.fd, size, false));
@@ -310,14 +333,18 @@ export class StatsReader {
       // A field appended while the file grew runs past this mapping: remap and look
       // again, for as long as the file keeps growing under a busy writer.
       for (let attempt = 0; ; attempt++) {
+        let fields: V1FieldLayout[];
         try {
-          this.v1Fields = decodeV1Fields(this.bytes, this.bytes.length);
-          return;
+          fields = decodeV1Fields(this.bytes, this.bytes.length);
         } catch (err) {
           const mapped = this.bytes.length;
           this.checkSize();
           if (this.bytes.length === mapped || attempt === 16) throw err;
+          continue;
         }
+        checkLimit(this.path, 'fields', fields.length, this.limits.maxFields);
+        this.v1Fields = fields;
+        return;
       }
     }
     if (Atomics.load(this.i32, Header.STATE / 4) === FileState.INITIALISING) {
@@ -331,6 +358,8 @@ export class StatsReader {
     }
     const count = Atomics.load(this.i32, Header.FIELD_COUNT / 4) >>> 0;
     const usedSize = Atomics.load(this.i32, Header.USED_SIZE / 4) >>> 0;
+    checkLimit(this.path, 'fields', count, this.limits.maxFields);
+    checkLimit(this.path, 'bytes', usedSize, this.limits.maxBytes);
     // The writer may have grown the file since the last size check: its size is
     // at least usedSize once published, so remap rather than call that malformed.
     if (usedSize > this.bytes.length) this.checkSize();
@@ -826,6 +855,15 @@ function abandonment(fd: number, st: fs.Stats): string | undefined {
   const idleMs = Date.now() - st.mtimeMs;
   if (idleMs < ABANDONED_AFTER_MS) return undefined;
   return `has had no header for ${Math.round(idleMs / 1000)} s and no writer holds it: its writer died creating it (mmstats clean removes it)`;
+}
+
+/** Refuse a file whose `what` (bytes, fields) is over `max`, before decoding it. */
+function checkLimit(file: string, what: 'bytes' | 'fields', n: number, max: number | undefined): void {
+  if (max !== undefined && n > max) {
+    throw new MmstatsError('ERR_MMSTATS_LIMIT', `holds ${n} ${what}, more than the ${max} this reader decodes (not loaded)`, {
+      path: file,
+    });
+  }
 }
 
 function sniff(file: string, head: Buffer, size: number): 1 | 2 {

@@ -9,6 +9,7 @@ import { Exit, UsageError, numberOption, parse } from '../args.js';
 import { defaultStatsDirs } from '../../platform/paths.js';
 import { createServer, type App } from '../server/server.js';
 import { DEFAULT_WRITER_LABELS, WRITER_LABELS, type ExpositionOptions, type WriterLabel } from '../server/prometheus.js';
+import { readLimits } from '../snapshots.js';
 
 /** One line for `mmstats --help`. */
 export const summary = 'HTTP server: JSON API, live dashboard and Prometheus /metrics';
@@ -47,9 +48,18 @@ Options:
   --path DIR             a stats directory; repeat for several (env MMSTATS_PATH,
                          a colon-separated list; default the per-user directory)
   --glob PATTERN         file names to serve in each directory (default *.mmstats)
-  --max-connections N    connections open at once at most (default 256)
+  --max-connections N    connections open at once at most (default 256); at
+                         the cap a new connection closes the oldest one that is
+                         idle or still sending its request
+  --max-client-connections N
+                         connections from one address at most (default 128)
   --max-open N           stats files kept open at most (default 2048); more
                          files are opened, read and closed at each read
+  --max-total-bytes N    bytes of files decoded by one read of them all at most
+                         (default 67108864); the files past it show an
+                         ERR_MMSTATS_LIMIT error. One file is decoded only up to
+                         MMSTATS_MAX_FILE_BYTES (64 MiB) and MMSTATS_MAX_FILE_FIELDS
+                         (1000000) of the environment
   --nice N               lower the server's CPU priority by N, 0 to 19
                          (default 0): on a busy machine the programs it
                          watches then get the CPU before it does
@@ -175,7 +185,9 @@ export async function run(argv: string[]): Promise<number> {
       path: { type: 'string', multiple: true },
       glob: { type: 'string' },
       'max-connections': { type: 'string' },
+      'max-client-connections': { type: 'string' },
       'max-open': { type: 'string' },
+      'max-total-bytes': { type: 'string' },
       nice: { type: 'string' },
       ...EXPOSITION_OPTIONS,
     },
@@ -187,7 +199,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const cfg = serveConfig({ host: values.host, port: values.port, path: [...(values.path ?? []), ...positionals] });
   const maxConnections = numberOption('--max-connections', values['max-connections'], 256, 1, true);
+  const maxConnectionsPerClient = numberOption('--max-client-connections', values['max-client-connections'], 128, 1, true);
   const maxOpen = numberOption('--max-open', values['max-open'], 2048, 0, true);
+  const maxTotalBytes = numberOption('--max-total-bytes', values['max-total-bytes'], 64 * 1024 * 1024, 1, true);
+  const limits = readLimits();
   const nice = numberOption('--nice', values.nice, 0, 0, true);
   if (nice > 19) throw new UsageError(`--nice must be from 0 to 19, not ${nice}`);
   if (nice > 0) lowerPriority(nice);
@@ -203,7 +218,10 @@ export async function run(argv: string[]): Promise<number> {
       paths: cfg.paths,
       pattern: values.glob,
       maxConnections,
+      maxConnectionsPerClient,
       maxOpen,
+      maxTotalBytes,
+      limits,
       exposition,
     });
   } catch (err) {

@@ -7,7 +7,7 @@
  */
 import { type HistogramValue, type Snapshot, type Value } from '../../reader/index.js';
 import { maxOf } from '../../reader/aggregate.js';
-import { collect } from '../snapshots.js';
+import { eachSnapshot } from '../snapshots.js';
 import { percentileColumns, type Quantile } from './poll.js';
 import { Exit, parse } from '../args.js';
 import { Painter, formatValue, guardPipes, padEnd, sanitize, useColor, warn, write } from '../term.js';
@@ -86,6 +86,14 @@ function textBlock(s: Snapshot, paint: Painter, percentiles: (h: HistogramValue)
   return lines.join('\n') + '\n';
 }
 
+/** Fields per write of `--json`. */
+const JSON_BATCH = 1000;
+
+/** `text` with `pad` before each of its lines. */
+function indent(text: string, pad: string): string {
+  return pad + text.replaceAll('\n', '\n' + pad);
+}
+
 /** Run `mmstats slurp`. */
 export async function run(argv: string[]): Promise<number> {
   guardPipes();
@@ -102,26 +110,31 @@ export async function run(argv: string[]): Promise<number> {
   const quantiles = percentileColumns(opts.percentiles as string | undefined, [50, 90, 99]);
   const paint = new Painter(useColor(process.stdout));
   const percentiles = (h: HistogramValue) => Object.fromEntries(quantiles.map((q) => [q.name, q.of(h)]));
-  // Each file is turned into its output as it is read: large histograms are never all held at once.
-  const { items, errors } = collect(positionals, (snap) => {
+  // Each file is written out before the next is read: memory holds one file at a time, whatever
+  // their number. The JSON is written in pieces that join into what JSON.stringify(doc, null, 2) gives.
+  let first = true;
+  const errors = await eachSnapshot(positionals, async (snap) => {
     const s = filterFields(snap, prefixes);
-    if (opts.json) {
-      return {
-        path: s.path,
-        format: s.format,
-        writer: s.writer,
-        generation: s.generation,
-        fields: s.fields.map((f) => ({ ...f, value: jsonValue(f.value, quantiles) })),
-      };
+    if (!opts.json) return write(textBlock(s, paint, percentiles));
+    await write(first ? '{\n  "files": [\n' : ',\n');
+    first = false;
+    const head = JSON.stringify({ path: s.path, format: s.format, writer: s.writer, generation: s.generation, fields: 0 }, null, 2);
+    if (s.fields.length === 0) return write(indent(head.replace(/0\n\}$/, '[]\n}'), '    '));
+    await write(indent(head.replace(/0\n\}$/, '['), '    '));
+    // Fields go out in batches: a file of 1,000,000 fields is never one string.
+    for (let i = 0; i < s.fields.length; i += JSON_BATCH) {
+      const batch = s.fields
+        .slice(i, i + JSON_BATCH)
+        .map((f) => indent(JSON.stringify({ ...f, value: jsonValue(f.value, quantiles) }, null, 2), '        '));
+      await write('\n' + batch.join(',\n') + (i + JSON_BATCH < s.fields.length ? ',' : ''));
     }
-    return textBlock(s, paint, percentiles);
+    await write('\n      ]\n    }');
   });
-
   if (opts.json) {
-    const doc = { files: items, errors: errors.map((e) => ({ path: e.path, code: e.error.code, message: e.error.message })) };
-    await write(JSON.stringify(doc, null, 2) + '\n');
-  } else {
-    for (const block of items) await write(block as string);
+    const list = errors.map((e) => ({ path: e.path, code: e.error.code, message: e.error.message }));
+    await write(
+      (first ? '{\n  "files": [],\n' : '\n  ],\n') + `  "errors": ${indent(JSON.stringify(list, null, 2), '  ').trimStart()}\n}\n`,
+    );
   }
   for (const e of errors) warn(`mmstats slurp: ${e.path}: ${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}`);
   return errors.some((e) => !UNFINISHED.has(e.error.code)) ? Exit.FAILURE : Exit.OK;

@@ -43,3 +43,51 @@ export function sendText(res: ServerResponse, status: number, text: string | Buf
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...SECURITY_HEADERS });
   res.end(res.req?.method === 'HEAD' ? undefined : text);
 }
+
+/** Bytes of JSON gathered before each write of a streamed list. */
+const STREAM_CHUNK = 256 * 1024;
+
+/**
+ * Send `{ ...head, [key]: [...rows] }` as JSON (the same bytes as sendJson) without
+ * making it one string: rows are encoded and written in chunks of about 256 KiB,
+ * each after the client has taken the last, so a large answer costs a chunk of
+ * memory, not its whole size, and a slow client holds back only itself.
+ */
+export async function sendJsonList(
+  res: ServerResponse,
+  status: number,
+  key: string,
+  rows: Iterable<unknown>,
+  head: Record<string, unknown> = {},
+): Promise<void> {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS });
+  if (res.req?.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const open = JSON.stringify({ ...head, [key]: 0 });
+  let chunk = open.slice(0, -2) + '[';
+  let first = true;
+  for (const row of rows) {
+    chunk += (first ? '' : ',') + JSON.stringify(row);
+    first = false;
+    if (chunk.length >= STREAM_CHUNK) {
+      if (res.destroyed) return;
+      if (!res.write(chunk)) await drained(res);
+      chunk = '';
+    }
+  }
+  res.end(chunk + ']}\n');
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}

@@ -21,7 +21,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REDUCTIONS, mergeHistograms, reduce, type GaugeMode, type Reduction } from '../../reader/aggregate.js';
 import type { HistogramValue } from '../../reader/reader.js';
-import { HttpError, sendJson, sendText, type Handler, type RouteContext } from './http.js';
+import { HttpError, sendJson, sendJsonList, sendText, type Handler, type RouteContext } from './http.js';
 import { MetricsRenderer, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wantsOpenMetrics, type ExpositionOptions } from './prometheus.js';
 import { checkName, resolveInside, UnsafeInput } from './safe-path.js';
 import { isHistogram, jsonValue, writerRow, type FileRow } from './store.js';
@@ -142,7 +142,7 @@ const fields: Handler = (_req, res, ctx) => {
     throw new HttpError(400, `gauge must be one of ${GAUGE_MODES.join(', ')}, not ${JSON.stringify(gaugeRaw)}`);
   }
   if (glob !== undefined) selectFiles(ctx, glob);
-  sendJson(res, 200, { fields: ctx.store.fields({ prefix: param(ctx, 'prefix') ?? '', gauge: gaugeRaw as GaugeMode, glob }) });
+  return sendJsonList(res, 200, 'fields', ctx.store.fields({ prefix: param(ctx, 'prefix') ?? '', gauge: gaugeRaw as GaugeMode, glob }));
 };
 
 const oneFile: Handler = (_req, res, ctx) => {
@@ -162,18 +162,13 @@ const oneFile: Handler = (_req, res, ctx) => {
     return;
   }
   const s = row.snapshot!;
-  sendJson(res, 200, {
-    path: row.path,
-    name: row.name,
-    format: s.format,
-    writer: writerRow(row),
-    generation: s.generation,
-    fields: s.fields.map((f) => ({
-      ...f,
-      value: jsonValue(f.value),
-      ...(isHistogram(f.value) ? { summary: summarizeHistogram(f.value) } : {}),
-    })),
-  });
+  const fieldRows = (function* () {
+    for (const f of s.fields) {
+      yield { ...f, value: jsonValue(f.value), ...(isHistogram(f.value) ? { summary: summarizeHistogram(f.value) } : {}) };
+    }
+  })();
+  const head = { path: row.path, name: row.name, format: s.format, writer: writerRow(row), generation: s.generation };
+  return sendJsonList(res, 200, 'fields', fieldRows, head);
 };
 
 const status: Handler = (_req, res, ctx) => {

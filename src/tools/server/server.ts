@@ -31,12 +31,17 @@
  * ## Bounded resources
  * Requests must arrive whole within `requestTimeout` (headers within
  * `headersTimeout`), headers are at most `maxHeaderSize` bytes, idle keep-alive
- * connections close after `keepAliveTimeout`, and at most `maxConnections`
- * connections are open at once (more are refused by closing them). Only GET and
+ * connections close after `keepAliveTimeout`. At most `maxConnections`
+ * connections are open at once, and at most `maxConnectionsPerClient` from one
+ * address. A new connection over either cap closes the oldest connection (of that
+ * address, for the per-client cap) that has no request being answered: an idle
+ * keep-alive one, or one whose request has not arrived whole. So a client that
+ * holds hundreds of half-sent requests (slowloris) cannot keep others out; only
+ * when every connection is busy answering is the new one refused. Only GET and
  * HEAD are served; request bodies are never read.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { StatsStore, type StoreOptions } from './store.js';
 import { HttpError, sendJson, type Handler } from './http.js';
 import { decodeSegments, UnsafeInput } from './safe-path.js';
@@ -53,11 +58,13 @@ export interface ServerOptions extends Omit<StoreOptions, 'paths'> {
   readonly host?: string;
   /** Port (default 5001; 0 picks a free one, see `app.url`). */
   readonly port?: number;
-  /** Connections open at once at most (default 256). */
+  /** Connections open at once at most (default 256); see "Bounded resources". */
   readonly maxConnections?: number;
+  /** Connections open at once from one address at most (default 128). */
+  readonly maxConnectionsPerClient?: number;
   /** Milliseconds to receive a whole request (default 10000). */
   readonly requestTimeout?: number;
-  /** Milliseconds to receive the request headers (default 5000). */
+  /** Milliseconds to receive the request headers (default 2000). */
   readonly headersTimeout?: number;
   /** Largest request header block in bytes (default 16384). */
   readonly maxHeaderSize?: number;
@@ -75,6 +82,8 @@ export interface App {
   readonly paths: readonly string[];
   /** The base URL, e.g. `http://127.0.0.1:5001/`. */
   readonly url: string;
+  /** Connections open now, and how many of them are answering a request. */
+  connections(): { readonly open: number; readonly busy: number };
   /** Register a route (see the module comment for matching). */
   addRoute(method: string, pathPrefix: string, handler: Handler): void;
   /** Stop: close the listener, every connection, and every reader. */
@@ -147,14 +156,16 @@ export async function createServer(options: ServerOptions): Promise<App> {
     await route.handler(req, res, { url, segments, store });
   };
 
+  const headersTimeout = options.headersTimeout ?? 2_000;
   const server = http.createServer(
     {
       requestTimeout: options.requestTimeout ?? 10_000,
-      headersTimeout: options.headersTimeout ?? 5_000,
+      headersTimeout,
       maxHeaderSize: options.maxHeaderSize ?? 16_384,
       keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
-      // How often Node checks the two timeouts above: often enough to enforce them.
-      connectionsCheckingInterval: Math.min(1_000, options.headersTimeout ?? 5_000),
+      // How often Node checks the two timeouts above: a quarter of the header time, so a
+      // half-sent request is closed within 1.25 times headersTimeout.
+      connectionsCheckingInterval: Math.max(50, Math.floor(headersTimeout / 4)),
     },
     (req, res) => {
       // The body of a GET is never read: drain it so the parser moves on.
@@ -173,7 +184,9 @@ export async function createServer(options: ServerOptions): Promise<App> {
       });
     },
   );
-  server.maxConnections = options.maxConnections ?? 256;
+  const connections = new ConnectionLimits(options.maxConnections ?? 256, options.maxConnectionsPerClient ?? 128);
+  server.on('connection', (socket: Socket) => connections.admit(socket));
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => connections.busy(req.socket, res));
   // A broken client socket must never take the server down.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
@@ -194,6 +207,7 @@ export async function createServer(options: ServerOptions): Promise<App> {
     store,
     paths: store.paths,
     url: '',
+    connections: () => connections.count(),
     addRoute,
     close: () =>
       new Promise<void>((resolve) => {
@@ -216,4 +230,76 @@ export async function createServer(options: ServerOptions): Promise<App> {
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   (app as { url: string }).url = `http://${shownHost}:${addr.port}/`;
   return app;
+}
+
+interface Connection {
+  readonly socket: Socket;
+  readonly client: string;
+  /** Requests being answered on it (0: idle keep-alive, or a request not yet arrived whole). */
+  busy: number;
+}
+
+/**
+ * The connection caps (see "Bounded resources"): every connection in the order
+ * it came, so the oldest one not answering a request is found first and closed
+ * to make room. The order is a Set's insertion order; a search is at most
+ * `max` steps, and happens only at a cap.
+ */
+class ConnectionLimits {
+  private readonly open = new Set<Connection>();
+  private readonly bySocket = new WeakMap<Socket, Connection>();
+  private readonly perClient = new Map<string, number>();
+
+  constructor(
+    private readonly max: number,
+    private readonly maxPerClient: number,
+  ) {}
+
+  admit(socket: Socket): void {
+    const client = socket.remoteAddress ?? '';
+    if ((this.perClient.get(client) ?? 0) >= this.maxPerClient && !this.evictIdle(client)) {
+      socket.destroy();
+      return;
+    }
+    if (this.open.size >= this.max && !this.evictIdle(undefined)) {
+      socket.destroy();
+      return;
+    }
+    const c: Connection = { socket, client, busy: 0 };
+    this.open.add(c);
+    this.bySocket.set(socket, c);
+    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    socket.once('close', () => this.forget(c));
+  }
+
+  busy(socket: Socket, res: ServerResponse): void {
+    const c = this.bySocket.get(socket);
+    if (!c) return;
+    c.busy++;
+    res.once('close', () => c.busy--);
+  }
+
+  count(): { open: number; busy: number } {
+    let busy = 0;
+    for (const c of this.open) if (c.busy > 0) busy++;
+    return { open: this.open.size, busy };
+  }
+
+  /** Close the oldest connection (of `client`, when given) that answers no request; false if there is none. */
+  private evictIdle(client: string | undefined): boolean {
+    for (const c of this.open) {
+      if (c.busy > 0 || (client !== undefined && c.client !== client)) continue;
+      this.forget(c);
+      c.socket.destroy();
+      return true;
+    }
+    return false;
+  }
+
+  private forget(c: Connection): void {
+    if (!this.open.delete(c)) return;
+    const n = (this.perClient.get(c.client) ?? 1) - 1;
+    if (n === 0) this.perClient.delete(c.client);
+    else this.perClient.set(c.client, n);
+  }
 }

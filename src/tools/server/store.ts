@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MmstatsError } from '../../errors.js';
 import { CounterTracker, aggregateFields, type AggregatedField, type GaugeMode } from '../../reader/aggregate.js';
-import { StatsReader, type HistogramValue, type Snapshot, type Value } from '../../reader/reader.js';
+import { StatsReader, type ReadLimits, type HistogramValue, type Snapshot, type Value } from '../../reader/reader.js';
 import { summarizeHistogram, type HistogramSummary } from './summary.js';
 import { compileGlob, type Glob } from './safe-path.js';
 
@@ -38,6 +38,13 @@ export interface StoreOptions {
   readonly cacheMs?: number;
   /** A file that failed to open is tried again after this long, in ms (default 1000). */
   readonly retryMs?: number;
+  /** What is decoded of one file at most; a file over it is that file's ERR_MMSTATS_LIMIT error (default: none). */
+  readonly limits?: ReadLimits;
+  /**
+   * Bytes decoded by one read of all files at most (default 64 MiB): once the files
+   * read so far reach it, the rest of that pass are ERR_MMSTATS_LIMIT rows, not read.
+   */
+  readonly maxTotalBytes?: number;
 }
 
 /** Why a file could not be read: a stable code and a message. */
@@ -140,6 +147,8 @@ export class StatsStore {
   private readonly rescanMs: number;
   private readonly cacheMs: number;
   private readonly retryMs: number;
+  private readonly limits: ReadLimits;
+  private readonly maxTotalBytes: number;
   private readonly entries = new Map<string, Entry>();
   private realDirs: string[] = [];
   private scannedAt = -Infinity;
@@ -161,6 +170,8 @@ export class StatsStore {
     this.rescanMs = options.rescanMs ?? 250;
     this.cacheMs = options.cacheMs ?? 100;
     this.retryMs = options.retryMs ?? 1000;
+    this.limits = options.limits ?? {};
+    this.maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
     // Files removed while no request comes must not keep their descriptor and mapping until one does:
     // a sweep rescans whenever a directory changed (a stat per directory when nothing did).
     this.sweeper = setInterval(
@@ -285,11 +296,13 @@ export class StatsStore {
     }
   }
 
-  /** Read one entry: through its open reader, or by opening it (kept open while under the bound). */
-  private readEntry(e: Entry, now: number): FileRow {
+  /** Read one entry: through its open reader, or by opening it (kept open while under the bound). Adds what it decoded to `spent`. */
+  private readEntry(e: Entry, now: number, spent: { bytes: number }): FileRow {
     if (e.reader) {
       try {
-        return { path: e.path, name: e.name, snapshot: e.reader.read() };
+        const snapshot = e.reader.read();
+        spent.bytes += e.reader.decodedBytes;
+        return { path: e.path, name: e.name, snapshot };
       } catch (err) {
         // Truncated, replaced or broken under us: close, and let the next pass reopen it.
         this.closeReader(e);
@@ -304,8 +317,9 @@ export class StatsStore {
     }
     let reader: StatsReader | undefined;
     try {
-      reader = StatsReader.open(e.path);
+      reader = StatsReader.open(e.path, this.limits);
       const snapshot = reader.read();
+      spent.bytes += reader.decodedBytes;
       e.error = undefined;
       if (this.openCount < this.maxOpen) {
         e.reader = reader;
@@ -332,8 +346,20 @@ export class StatsStore {
     const snapshots: Snapshot[] = [];
     const errors: { path: string; error: MmstatsError }[] = [];
     const sorted = [...this.entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const spent = { bytes: 0 };
     for (const e of sorted) {
-      let row = this.readEntry(e, now);
+      if (spent.bytes >= this.maxTotalBytes) {
+        // Not an error of the file itself: it is not remembered, and is read again on the next pass.
+        const error = new MmstatsError(
+          'ERR_MMSTATS_LIMIT',
+          `not read: the files before it already hold ${spent.bytes} bytes, the most one read of all files decodes (${this.maxTotalBytes})`,
+          { path: e.path },
+        );
+        files.push({ path: e.path, name: e.name, error: fileError(error) });
+        errors.push({ path: e.path, error });
+        continue;
+      }
+      let row = this.readEntry(e, now, spent);
       if (row.snapshot) {
         e.goneAt = row.snapshot.writer.alive ? undefined : (e.goneAt ?? now);
         if (e.goneAt !== undefined) row = { ...row, goneAt: e.goneAt };
