@@ -56,7 +56,7 @@ Options:
   --max-open N           stats files kept open at most (default 2048); more
                          files are opened, read and closed at each read
   --max-total-bytes N    bytes of files decoded by one read of them all at most
-                         (default 67108864); the files past it show an
+                         (default 16777216); the files past it show an
                          ERR_MMSTATS_LIMIT error. One file is decoded only up to
                          MMSTATS_MAX_FILE_BYTES (64 MiB) and MMSTATS_MAX_FILE_FIELDS
                          (1000000) of the environment
@@ -201,7 +201,7 @@ export async function run(argv: string[]): Promise<number> {
   const maxConnections = numberOption('--max-connections', values['max-connections'], 256, 1, true);
   const maxConnectionsPerClient = numberOption('--max-client-connections', values['max-client-connections'], 128, 1, true);
   const maxOpen = numberOption('--max-open', values['max-open'], 2048, 0, true);
-  const maxTotalBytes = numberOption('--max-total-bytes', values['max-total-bytes'], 64 * 1024 * 1024, 1, true);
+  const maxTotalBytes = numberOption('--max-total-bytes', values['max-total-bytes'], 16 * 1024 * 1024, 1, true);
   const limits = readLimits();
   const nice = numberOption('--nice', values.nice, 0, 0, true);
   if (nice > 19) throw new UsageError(`--nice must be from 0 to 19, not ${nice}`);

@@ -41,7 +41,7 @@ export interface StoreOptions {
   /** What is decoded of one file at most; a file over it is that file's ERR_MMSTATS_LIMIT error (default: none). */
   readonly limits?: ReadLimits;
   /**
-   * Bytes decoded by one read of all files at most (default 64 MiB): once the files
+   * Bytes decoded by one read of all files at most (default 16 MiB): once the files
    * read so far reach it, the rest of that pass are ERR_MMSTATS_LIMIT rows, not read.
    */
   readonly maxTotalBytes?: number;
@@ -171,7 +171,7 @@ export class StatsStore {
     this.cacheMs = options.cacheMs ?? 100;
     this.retryMs = options.retryMs ?? 1000;
     this.limits = options.limits ?? {};
-    this.maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
+    this.maxTotalBytes = options.maxTotalBytes ?? 16 * 1024 * 1024;
     // Files removed while no request comes must not keep their descriptor and mapping until one does:
     // a sweep rescans whenever a directory changed (a stat per directory when nothing did).
     this.sweeper = setInterval(
@@ -297,8 +297,10 @@ export class StatsStore {
   }
 
   /** Read one entry: through its open reader, or by opening it (kept open while under the bound). Adds what it decoded to `spent`. */
-  private readEntry(e: Entry, now: number, spent: { bytes: number }): FileRow {
+  private readEntry(e: Entry, now: number, spent: { bytes: number }): FileRow & { limitError?: MmstatsError } {
+    const remaining = this.maxTotalBytes - spent.bytes;
     if (e.reader) {
+      if (e.reader.decodedBytes > remaining) return this.overBudget(e, spent.bytes);
       try {
         const snapshot = e.reader.read();
         spent.bytes += e.reader.decodedBytes;
@@ -316,8 +318,10 @@ export class StatsStore {
       return { path: e.path, name: e.name, error: fileError(e.error) };
     }
     let reader: StatsReader | undefined;
+    const perFile = this.limits.maxBytes ?? Infinity;
     try {
-      reader = StatsReader.open(e.path, this.limits);
+      // The budget left is this file's limit too: a file is refused before it is decoded, never after.
+      reader = StatsReader.open(e.path, { ...this.limits, maxBytes: Math.min(perFile, remaining) });
       const snapshot = reader.read();
       spent.bytes += reader.decodedBytes;
       e.error = undefined;
@@ -328,6 +332,7 @@ export class StatsStore {
       }
       return { path: e.path, name: e.name, snapshot };
     } catch (err) {
+      if (remaining < perFile && err instanceof MmstatsError && err.code === 'ERR_MMSTATS_LIMIT') return this.overBudget(e, spent.bytes);
       e.error = asError(e.path, err);
       e.triedAt = now;
       e.failedStamp = this.stamp(e.path);
@@ -335,6 +340,16 @@ export class StatsStore {
     } finally {
       reader?.close();
     }
+  }
+
+  /** The row of a file left out of this read by the budget: not the file's own error, so not remembered. */
+  private overBudget(e: Entry, spent: number): FileRow & { limitError: MmstatsError } {
+    const error = new MmstatsError(
+      'ERR_MMSTATS_LIMIT',
+      `not read: with the ${spent} bytes of the files before it, it would pass the ${this.maxTotalBytes} bytes one read of all files decodes (--max-total-bytes)`,
+      { path: e.path },
+    );
+    return { path: e.path, name: e.name, error: fileError(error), limitError: error };
   }
 
   /** Read every file (shared with other callers for `cacheMs`). */
@@ -348,21 +363,15 @@ export class StatsStore {
     const sorted = [...this.entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const spent = { bytes: 0 };
     for (const e of sorted) {
-      if (spent.bytes >= this.maxTotalBytes) {
-        // Not an error of the file itself: it is not remembered, and is read again on the next pass.
-        const error = new MmstatsError(
-          'ERR_MMSTATS_LIMIT',
-          `not read: the files before it already hold ${spent.bytes} bytes, the most one read of all files decodes (${this.maxTotalBytes})`,
-          { path: e.path },
-        );
-        files.push({ path: e.path, name: e.name, error: fileError(error) });
-        errors.push({ path: e.path, error });
-        continue;
-      }
       let row = this.readEntry(e, now, spent);
       if (row.snapshot) {
         e.goneAt = row.snapshot.writer.alive ? undefined : (e.goneAt ?? now);
         if (e.goneAt !== undefined) row = { ...row, goneAt: e.goneAt };
+      }
+      if (row.limitError) {
+        files.push({ path: row.path, name: row.name, error: row.error });
+        errors.push({ path: e.path, error: row.limitError });
+        continue;
       }
       files.push(row);
       if (row.snapshot) snapshots.push(row.snapshot);
