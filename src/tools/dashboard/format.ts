@@ -95,7 +95,7 @@ export function formatRate(v: number | null | undefined, unit: string): string {
 export function axisTicks(splits: readonly number[], unit: string): string[] {
   const finite = splits.filter((v) => Number.isFinite(v));
   if (finite.length === 0) return splits.map(() => '');
-  const max = Math.max(...finite.map(Math.abs));
+  const max = finite.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   let step = Number.POSITIVE_INFINITY;
   for (let i = 1; i < finite.length; i++) step = Math.min(step, Math.abs(finite[i]! - finite[i - 1]!));
   if (!Number.isFinite(step) || step === 0) step = max || 1;
