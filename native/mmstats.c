@@ -451,15 +451,169 @@ static napi_value js_read_clock(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ------------------------------------------------------- files at exit */
+/*
+ * Why: a worker thread stopped by worker.terminate(), or by process.exit() in
+ * the main thread, runs no more JavaScript, so its 'exit' listeners never fire
+ * and its stats files would stay behind. Every writer's file is listed here,
+ * process-wide; the environment's cleanup hook (which runs however a worker is
+ * stopped), the main thread's exit and signal handlers and, last, atexit()
+ * remove the ones not kept. One removal routine serves them all and remove().
+ */
+typedef struct exit_file {
+  struct exit_file *next;
+  uint32_t id;
+  napi_env env;   /* the thread that opened it */
+  dev_t dev;
+  ino_t ino;
+  bool keep;      /* left in place at exit; removed only by remove() */
+  bool closed;    /* the writer closed it: remove only if no one holds it now */
+  char path[];
+} exit_file;
+
+static exit_file *g_exit_files;
+static uint32_t g_exit_next_id = 1;
+static pthread_mutex_t g_exit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Delete the file if the name still points at the file that was opened and,
+ * once closed, no writer (another process that took the name over) holds it. */
+static void unlink_exit_file(const exit_file *f) {
+  struct stat st;
+  if (lstat(f->path, &st) != 0 || st.st_dev != f->dev || st.st_ino != f->ino) return;
+  if (f->closed) {
+    int fd = open(f->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+#ifdef __linux__
+    struct flock fl = whole_file();
+    bool held = fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
+#else
+    bool held = flock(fd, LOCK_SH | LOCK_NB) != 0;
+#endif
+    close(fd);
+    if (held) return;
+  }
+  unlink(f->path);
+}
+
+/* Remove (and forget) the files of `env` (every environment when NULL) not kept. */
+static void remove_exit_files(napi_env env) {
+  pthread_mutex_lock(&g_exit_lock);
+  for (exit_file **pp = &g_exit_files; *pp;) {
+    exit_file *f = *pp;
+    if ((env != NULL && f->env != env) || f->keep) {
+      pp = &f->next;
+      continue;
+    }
+    *pp = f->next;
+    unlink_exit_file(f);
+    free(f);
+  }
+  pthread_mutex_unlock(&g_exit_lock);
+}
+
+/* The hook's argument is a fresh allocation per registration: Node refuses the
+ * same (function, argument) pair twice in one environment. */
+static void on_env_cleanup(void *slot) {
+  remove_exit_files(*(napi_env *)slot);
+  free(slot);
+}
+
+static void on_process_exit(void) {
+  remove_exit_files(NULL);
+}
+
+static int get_exit_id(napi_env env, napi_value v, uint32_t *out) {
+  if (napi_get_value_uint32(env, v, out) == napi_ok) return 1;
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an exit file id");
+  return 0;
+}
+
+/* exitFileAdd(path, fd, keep) -> id */
+static napi_value js_exit_file_add(napi_env env, napi_callback_info info) {
+  ARGS(3)
+  int fd;
+  bool keep;
+  size_t len = 0;
+  if (!get_fd(env, argv[1], &fd) || !get_bool(env, argv[2], &keep)) return NULL;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a string");
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) return throw_errno(env, "exitFileAdd: fstat", errno);
+  exit_file *f = calloc(1, sizeof *f + len + 1);
+  if (f == NULL) return throw_errno(env, "exitFileAdd: calloc", ENOMEM);
+  napi_get_value_string_utf8(env, argv[0], f->path, len + 1, &len);
+  f->env = env;
+  f->dev = st.st_dev;
+  f->ino = st.st_ino;
+  f->keep = keep;
+  pthread_mutex_lock(&g_exit_lock);
+  f->id = g_exit_next_id++;
+  f->next = g_exit_files;
+  g_exit_files = f;
+  pthread_mutex_unlock(&g_exit_lock);
+  return make_num(env, f->id);
+}
+
+/* exitFileClosed(id): the writer closed the file (its lock is gone). */
+static napi_value js_exit_file_closed(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  uint32_t id;
+  if (!get_exit_id(env, argv[0], &id)) return NULL;
+  pthread_mutex_lock(&g_exit_lock);
+  for (exit_file *f = g_exit_files; f; f = f->next)
+    if (f->id == id) f->closed = true;
+  pthread_mutex_unlock(&g_exit_lock);
+  return NULL;
+}
+
+/* exitFileRemove(id): remove the file now (kept or not) and forget it. */
+static napi_value js_exit_file_remove(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  uint32_t id;
+  if (!get_exit_id(env, argv[0], &id)) return NULL;
+  pthread_mutex_lock(&g_exit_lock);
+  for (exit_file **pp = &g_exit_files; *pp; pp = &(*pp)->next) {
+    exit_file *f = *pp;
+    if (f->id != id) continue;
+    *pp = f->next;
+    unlink_exit_file(f);
+    free(f);
+    break;
+  }
+  pthread_mutex_unlock(&g_exit_lock);
+  return NULL;
+}
+
+/* exitFilesRemove(allThreads): remove this thread's files not kept, or every thread's. */
+static napi_value js_exit_files_remove(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  bool all;
+  if (!get_bool(env, argv[0], &all)) return NULL;
+  remove_exit_files(all ? NULL : env);
+  return NULL;
+}
+
+static pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
+static void install_exit_once(void) { atexit(on_process_exit); }
+
 /* Runs once per environment (main thread and each worker). */
 NAPI_MODULE_INIT() {
   pthread_once(&g_once, install_once);
+  pthread_once(&g_exit_once, install_exit_once);
+  napi_env *cleanup_slot = malloc(sizeof *cleanup_slot);
+  if (cleanup_slot == NULL) return NULL;
+  *cleanup_slot = env;
+  if (napi_add_env_cleanup_hook(env, on_env_cleanup, cleanup_slot) != napi_ok) return NULL;
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor props[] = {
       FN("map", js_map), FN("unmap", js_unmap), FN("sync", js_sync),
       FN("allocate", js_allocate), FN("lockExclusive", js_lock_exclusive),
       FN("isLockedByOther", js_is_locked_by_other), FN("threadId", js_thread_id),
       FN("pageSize", js_page_size), FN("faultCount", js_fault_count),
+      FN("exitFileAdd", js_exit_file_add), FN("exitFileClosed", js_exit_file_closed),
+      FN("exitFileRemove", js_exit_file_remove), FN("exitFilesRemove", js_exit_files_remove),
   };
 #undef FN
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)

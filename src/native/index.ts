@@ -144,6 +144,37 @@ export interface NativeMapping {
 
   /** One float64 per thread: the milliseconds the last {@link NativeMapping.readClock} wrote. */
   readonly clockBuffer: ArrayBuffer;
+
+  /**
+   * Lists a writer's file, process-wide, for removal when its thread or the
+   * process ends: the calling thread's environment cleanup (which runs however a
+   * worker thread is stopped, `worker.terminate()` and `process.exit()` in the
+   * main thread included), {@link NativeMapping.exitFilesRemove} and, last,
+   * `atexit`. A file is removed only while its name still points at the file
+   * `fd` had open.
+   *
+   * @param path - The file's path.
+   * @param fd - The writer's open descriptor of it (identifies the file).
+   * @param keep - Leave the file at exit (only {@link NativeMapping.exitFileRemove} removes it).
+   * @returns The entry's id.
+   * @throws {@link NativeError} with the errno name when `fd` cannot be examined.
+   */
+  exitFileAdd(path: string, fd: number, keep: boolean): number;
+
+  /**
+   * The writer closed the file: from now on it is removed only if no one (a
+   * writer that took the name over) holds its lock.
+   */
+  exitFileClosed(id: number): void;
+
+  /** Removes the entry's file now (kept or not) and forgets the entry. Unknown ids do nothing. */
+  exitFileRemove(id: number): void;
+
+  /**
+   * Removes the listed files not kept: the calling thread's, or with
+   * `allThreads` every thread's (a process about to die of a signal).
+   */
+  exitFilesRemove(allThreads: boolean): void;
 }
 
 /** Error code of the error thrown when no addon fits this machine. */
@@ -205,3 +236,11 @@ export const threadId: NativeMapping['threadId'] = native.threadId;
 export const pageSize: NativeMapping['pageSize'] = native.pageSize;
 /** See {@link NativeMapping.faultCount}. */
 export const faultCount: NativeMapping['faultCount'] = native.faultCount;
+/** See {@link NativeMapping.exitFileAdd}. */
+export const exitFileAdd: NativeMapping['exitFileAdd'] = native.exitFileAdd;
+/** See {@link NativeMapping.exitFileClosed}. */
+export const exitFileClosed: NativeMapping['exitFileClosed'] = native.exitFileClosed;
+/** See {@link NativeMapping.exitFileRemove}. */
+export const exitFileRemove: NativeMapping['exitFileRemove'] = native.exitFileRemove;
+/** See {@link NativeMapping.exitFilesRemove}. */
+export const exitFilesRemove: NativeMapping['exitFilesRemove'] = native.exitFilesRemove;

@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { threadId as workerThreadId } from 'node:worker_threads';
+import { isMainThread, threadId as workerThreadId } from 'node:worker_threads';
+import { onExit } from 'signal-exit';
 import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
 import { processAlive, processStartToken } from '../platform/identity.js';
@@ -58,22 +59,42 @@ const INITIAL_BYTES = 16 << 10;
 /** Values of a previous file of the same name, by label, for persistence (a family's: its children). */
 type PreviousValues = Map<string, { readonly typeKey: string; readonly bytes: Uint8Array; readonly children?: PreviousChild[] }>;
 
-/** Every storage open in this thread, so that a normal exit can remove them. */
+/**
+ * Every storage open in this thread. At exit the kept ones are closed (state
+ * closed) and the native list (src/native) removes every file not kept, the
+ * closed ones included. One hook per thread, whatever the number of files.
+ */
 const openStorages = new Set<Storage>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const s of [...openStorages]) {
-      try {
-        if (s.keep) s.close();
-        else s.remove();
-      } catch {
-        // Exiting: nothing useful can be done with an error here.
-      }
+  if (isMainThread) {
+    // signal-exit: also on SIGTERM, SIGINT, SIGHUP... when the program has no
+    // handler of its own, and then the signal does what it would have done. The
+    // process dies of it without stopping its worker threads: remove theirs too.
+    onExit(() => {
+      closeKept();
+      native.exitFilesRemove(true);
+    });
+  } else {
+    // A worker that ends by itself; one stopped from outside runs no JavaScript,
+    // and the native environment cleanup removes its files.
+    process.once('exit', () => {
+      closeKept();
+      native.exitFilesRemove(false);
+    });
+  }
+}
+
+function closeKept(): void {
+  for (const s of [...openStorages]) {
+    try {
+      if (s.keep) s.close();
+    } catch {
+      // Exiting: nothing useful can be done with an error here.
     }
-  });
+  }
 }
 
 export class Storage {
@@ -91,7 +112,8 @@ export class Storage {
   private fieldCount = 0;
   private readonly placed: { field: Field; offset: number; writeBufferOffset: number; copySize: number }[] = [];
   private readonly previous: PreviousValues;
-  private readonly inode: number;
+  /** The file's entry in the native list of files removed at exit (0: none, in memory). */
+  private exitId = 0;
   private closed = false;
   /** True when the stats live in process memory only (the `onError: 'memory'` fallback). */
   memory: boolean;
@@ -115,7 +137,7 @@ export class Storage {
     this.memory = fd < 0;
     this.onError = opts.onError ?? 'throw';
     this.previous = previous;
-    this.inode = this.memory ? 0 : fs.fstatSync(fd).ino;
+    if (!this.memory) this.exitId = native.exitFileAdd(this.path, fd, this.keep);
     const page = native.pageSize();
     this.fileSize = align(INITIAL_BYTES, page);
     try {
@@ -125,7 +147,7 @@ export class Storage {
         this.buffer = native.map(fd, Math.max(RESERVE_BYTES, this.fileSize), true);
       }
     } catch (err) {
-      unlinkIfSame(this.path, this.inode); // before the lock goes with the descriptor
+      native.exitFileRemove(this.exitId); // before the lock goes with the descriptor
       fs.closeSync(fd);
       const e = err as NodeJS.ErrnoException;
       throw new MmstatsError('ERR_MMSTATS_IO', `cannot allocate or map the stats file: ${e.message}`, { path: this.path, cause: err });
@@ -231,7 +253,8 @@ export class Storage {
     this.memory = true;
     this.remap(old.byteLength);
     native.unmap(old);
-    unlinkIfSame(this.path, this.inode); // while the lock is held: see remove()
+    native.exitFileRemove(this.exitId); // while the lock is held: see remove()
+    this.exitId = 0;
     fs.closeSync(this.fd);
     this.fd = -1;
   }
@@ -345,7 +368,10 @@ export class Storage {
     if (!this.memory) native.sync(this.buffer, async);
   }
 
-  /** Unmap and close; fields then throw on use. Idempotent. The file stays. */
+  /**
+   * Unmap and close; fields then throw on use. Idempotent. The file stays while
+   * the process lives; at exit it goes unless kept.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -354,26 +380,22 @@ export class Storage {
     if (this.format === 2) Atomics.store(this.header32, Header.STATE / 4, FileState.CLOSED);
     if (this.memory) return;
     native.unmap(this.buffer);
+    native.exitFileClosed(this.exitId);
     fs.closeSync(this.fd); // releases the liveness lock
     this.fd = -1;
   }
 
-  /** Close and delete the file (only if the name still points at this file). Idempotent. */
+  /**
+   * Close and delete the file (only if the name still points at this file and,
+   * once closed, no other writer took it over). Idempotent.
+   */
   remove(): void {
-    if (this.closed) return;
     // Unlink while the lock is held: once it is released, a new writer may take the
     // file over under the same name, and the unlink would remove that writer's file.
-    if (!this.memory) unlinkIfSame(this.path, this.inode);
+    // A file closed before is removed only if no writer holds it now.
+    native.exitFileRemove(this.exitId);
+    this.exitId = 0;
     this.close();
-  }
-}
-
-/** Unlink `file` if it still names inode `ino`. */
-function unlinkIfSame(file: string, ino: number): void {
-  try {
-    if (fs.lstatSync(file).ino === ino) fs.unlinkSync(file);
-  } catch {
-    // Already gone.
   }
 }
 

@@ -18,22 +18,31 @@ export const ENTRY_URL = pathToFileURL(path.join(DIST, 'src', 'index.js')).href;
 export const CLI = path.join(DIST, 'src', 'tools', 'cli.js');
 
 const tempDirs = new Set<string>();
+let tempDirsHooked = false;
 
 /** A fresh stats directory, mode 0700, removed at process exit. */
 export function tempStatsDir(prefix = 'mmstats-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.chmodSync(dir, 0o700);
   // One exit listener for all of them: a test file may make dozens.
-  if (tempDirs.size === 0) process.once('exit', () => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  if (!tempDirsHooked) {
+    tempDirsHooked = true;
+    process.once('exit', () => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  }
   tempDirs.add(dir);
   return dir;
 }
 
 const liveChildren = new Set<ChildProcess>();
+let liveChildrenHooked = false;
 
 /** Kill a child still running when the test process exits, so no test leaves a process behind. */
 function reapAtExit(child: ChildProcess): void {
-  if (liveChildren.size === 0) process.once('exit', () => liveChildren.forEach((c) => c.kill('SIGKILL')));
+  // One listener for the whole test file, however often the set empties and fills again.
+  if (!liveChildrenHooked) {
+    liveChildrenHooked = true;
+    process.once('exit', () => liveChildren.forEach((c) => c.kill('SIGKILL')));
+  }
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
 }
