@@ -1,22 +1,23 @@
 /**
  * `npm start`: the whole system in one command. A small HTTP service (node:http
  * on loopback) is kept busy by two load generators in worker threads; the
- * service and both workers publish their stats with mmstats, and `mmstats serve`
- * (started in this process) shows them on the live dashboard.
+ * service and both workers publish their stats with mmstats, the service also its
+ * runtime metrics (CPU, memory, event loop, GC) and HTTP instrumentation, and
+ * `mmstats serve` (started in this process) shows them on the live dashboard.
+ * The stats go to the default directory, where `mmstats slurp` in another shell
+ * finds them.
  *
  *   npm start                      # dashboard on http://127.0.0.1:5001/ (or a free port)
  *   MMSTATS_PORT=0 npm start       # any free port
- *   MMSTATS_PATH=/tmp/s npm start  # keep the stats in /tmp/s (else a temporary directory)
+ *   MMSTATS_PATH=/tmp/s npm start  # keep the stats in /tmp/s (else the default stats directory)
  *
  * Ctrl-C stops it and removes its stats files.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { defineModel, field } from '../src/index.js';
+import { defineModel, field, instrumentHttpServer, startRuntimeMetrics } from '../src/index.js';
+import { defaultStatsDir } from '../src/platform/paths.js';
 import { mountDashboard } from '../src/tools/dashboard/routes.js';
 import { createServer, type App } from '../src/tools/server/server.js';
 import type { LoadOptions } from './demo-worker.js';
@@ -43,10 +44,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const workTime = (base: number) => base * Math.exp(Math.random() * 1.2) + (Math.random() < 0.02 ? 60 : 0);
 
 async function main(): Promise<void> {
-  const ownDir = !process.env.MMSTATS_PATH;
-  const dir = process.env.MMSTATS_PATH ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-demo-'));
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The directory every reader looks in by default (MMSTATS_PATH when set).
+  const dir = defaultStatsDir();
   const stats = Service.open({ path: dir });
+  // Node's own figures (nodejs.*) in the service's file.
+  const runtime = startRuntimeMetrics({ stats });
 
   // ---- The service.
   const service = http.createServer(async (req, res) => {
@@ -95,6 +97,8 @@ async function main(): Promise<void> {
     stats.response_bytes.record(Buffer.byteLength(body));
     (status < 300 ? stats.status_2xx : status < 500 ? stats.status_4xx : stats.status_5xx).incr();
   };
+  // What instrumentation measures by itself (web.*), beside the service's own fields (http.*).
+  const web = instrumentHttpServer(service, { stats, prefix: 'web.' });
   await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
   const target = `http://127.0.0.1:${(service.address() as AddressInfo).port}/`;
 
@@ -118,7 +122,7 @@ async function main(): Promise<void> {
 
   process.stdout.write(`mmstats demo: service at ${target}, stats in ${dir}\n`);
   process.stdout.write(`Dashboard: ${app.url}\n`);
-  process.stdout.write(`Also try: node dist/src/tools/cli.js top --path ${dir}\nCtrl-C stops the demo and removes its files.\n`);
+  process.stdout.write('From another shell: npx mmstats slurp, npx mmstats top\nCtrl-C stops the demo and removes its files.\n');
 
   // ---- Ctrl-C: stop the load, then the servers, then remove every file.
   let stopping = false;
@@ -140,8 +144,9 @@ async function main(): Promise<void> {
     service.closeAllConnections();
     await new Promise<void>((resolve) => service.close(() => resolve()));
     await app.close();
+    web.stop();
+    runtime.stop();
     stats.remove();
-    if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
     process.stdout.write('mmstats demo: stopped, stats files removed\n');
     process.exit(0);
   };

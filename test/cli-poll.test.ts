@@ -193,3 +193,24 @@ test('poll shows the change of v1 numbers per line, as the original pollstats di
     await w.end();
   }
 });
+
+test('poll warns about a field that no file has, and about no files at all, saying where it looked', async () => {
+  const dir = tempStatsDir();
+  const w = runScript(`const s = openStats({ name: 'Typo', path: env.DIR }); s.add('jobs.done', field.counter()); ready(s.path);`, {
+    env: { DIR: dir },
+  });
+  try {
+    await w.ready;
+    const typo = await runCli(['poll', '-d', '0.05', '-c', '2', 'nosuch.field,jobs.done', dir]);
+    assert.equal(typo.code, 0, typo.stderr);
+    assert.match(typo.stderr, /^mmstats poll: no field nosuch\.field in the 1 files read; it shows as - /m);
+    assert.doesNotMatch(typo.stderr, /jobs\.done/, 'a field that exists is not warned about');
+    assert.equal(typo.stderr.split('\n').filter((l) => l.includes('nosuch.field')).length, 1, 'warned once, not every line');
+  } finally {
+    await w.end();
+  }
+  const empty = tempStatsDir();
+  const none = await runCli(['poll', '-d', '0.05', '-c', '1', 'x', empty]);
+  assert.equal(none.code, 0);
+  assert.match(none.stderr, new RegExp(`^mmstats poll: no stats files in ${empty}; waiting for writers$`, 'm'));
+});

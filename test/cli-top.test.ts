@@ -28,8 +28,8 @@ class Tmux {
     if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   }
-  /** Start `command` in a new 120x40 session that stays after the command exits. */
-  start(name: string, command: string, env: Record<string, string> = {}): void {
+  /** Start `command` in a new session (120x40 unless told) that stays after the command exits. */
+  start(name: string, command: string, env: Record<string, string> = {}, columns = 120): void {
     const vars = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     this.run(
       'new-session',
@@ -37,7 +37,7 @@ class Tmux {
       '-s',
       name,
       '-x',
-      '120',
+      String(columns),
       '-y',
       '40',
       ...vars,
@@ -116,6 +116,56 @@ describe('mmstats top in a real terminal', { skip: SKIP }, () => {
     assert.equal(tmux.info('top', '#{alternate_on} #{cursor_flag}'), '0 1', 'alternate screen left, cursor shown');
     assert.doesNotMatch(screen(), /mmstats top/, 'the normal screen is back');
   });
+
+  // At 120 columns a timer's rate and three percentiles (wider than the 36 columns values were
+  // once cut to); at 60, the rate and the two default percentiles.
+  for (const [columns, percentiles] of [
+    [120, '50,90,99'],
+    [60, '50,99'],
+  ] as const) {
+    test(`at ${columns} columns every value shows whole: none cut, no digit lost at the edge`, async () => {
+      const wide = runScript(
+        `
+const stats = openStats({ name: 'Wide', path: env.DIR });
+const latency = stats.add('service.requests.latency.seconds', field.timer());
+const big = stats.add('service.backlog.bytes.waiting', field.gauge({ unit: 'bytes' }));
+big.set(9876543210);
+setInterval(() => { for (let i = 0; i < 400; i++) latency.record(0.2 + Math.random() / 20); }, 10);
+ready(stats.path);
+`,
+        { env: { DIR: dir } },
+      );
+      const name = `w${columns}`;
+      try {
+        await wide.ready;
+        tmux.start(
+          name,
+          `${sh(process.execPath)} ${sh(CLI)} top -d 0.2 --percentiles ${percentiles} --path ${sh(dir)}; exec sleep 600`,
+          {},
+          columns,
+        );
+        const screen = () => tmux.screen(name);
+        // From the second frame on the timer shows its rate and percentiles, whole.
+        const shown = new RegExp(
+          `\\d/s ${percentiles
+            .split(',')
+            .map((p) => `p${p}=0\\.2\\d*`)
+            .join(' ')} seconds`,
+        );
+        await waitFor(() => shown.test(screen()), 20_000, `the timer's line at ${columns} columns`);
+        const text = screen();
+        assert.match(text, /9876543210 bytes/, 'the gauge value whole, with its unit');
+        assert.match(text, new RegExp(`^ +${wide.pid} +0  alive`, 'm'), 'the pid whole');
+        assert.match(text, /p99=0\.2\d* seconds/, 'the percentiles are not cut');
+        tmux.keys(name, 'a');
+        await waitFor(() => /sys\.pid/.test(screen()), 20_000, 'the write-once fields');
+        assert.match(screen(), new RegExp(`sys\\.pid +${wide.pid}\\b`), 'sys.pid whole at the edge');
+        tmux.keys(name, 'q');
+      } finally {
+        await wide.end();
+      }
+    });
+  }
 
   test('SIGTERM also ends top and restores the terminal', async () => {
     tmux.start('term', topThenShell());

@@ -262,6 +262,36 @@ for (const format of [2, 1] as const) {
   });
 }
 
+test('a kept file reopened: counts, sums and histograms continue; moving and time-window averages start empty (docs: README, keep)', async () => {
+  const dir = tempStatsDir();
+  const body = `
+const Kept = defineModel('Kept', {
+  running: field.average(),
+  moving: field.movingAverage({ size: 10 }),
+  window: field.windowAverage({ window: 60_000 }),
+  sizes: field.histogram({ buckets: [1, 10] }),
+  range: field.minMax(),
+});
+const s = Kept.open({ path: env.DIR, filename: 'kept.mmstats', keep: true });
+on('add', (...xs) => { for (const x of xs) { s.running.add(x); s.moving.add(x); s.window.add(x); s.sizes.record(x); s.range.record(x); } });
+on('counts', () => ({ running: s.running.count, moving: s.moving.count, window: s.window.count, sizes: s.sizes.count, range: s.range.count }));
+ready(s.path);
+`;
+  const first = runScript(body, { env: { DIR: dir } });
+  await first.ready;
+  await first.call('add', 2, 4);
+  assert.equal(await first.end(), 0);
+  const second = runScript(body, { env: { DIR: dir } });
+  try {
+    await second.ready;
+    assert.deepEqual(await second.call('counts'), { running: 2, moving: 0, window: 0, sizes: 2, range: 2 });
+    await second.call('add', 6);
+    assert.deepEqual(await second.call('counts'), { running: 3, moving: 1, window: 1, sizes: 3, range: 3 });
+  } finally {
+    await second.end();
+  }
+});
+
 test('without keep, a stale file of the same name starts from zero', async () => {
   const dir = tempStatsDir();
   const body = `

@@ -313,3 +313,35 @@ ready();
     await reader.end();
   }
 });
+
+test('a v1 timer stores seconds whatever unit it records in, as the original tools read it (FORMAT.md §9)', async () => {
+  const dir = tempStatsDir();
+  const w = runScript(
+    `
+const stats = openStats({ name: 'Units', path: env.DIR, format: 1 });
+const units = ['seconds', 'milliseconds', 'microseconds', 'nanoseconds'];
+const timers = units.map((unit) => stats.add('t.' + unit, field.timer({ unit })));
+// 250 ms and 350 ms, each in the timer's own unit.
+const perMs = { seconds: 1e-3, milliseconds: 1, microseconds: 1e3, nanoseconds: 1e6 };
+timers.forEach((t, i) => { t.record(250 * perMs[units[i]]); t.record(350 * perMs[units[i]]); });
+ready({ path: stats.path, means: timers.map((t) => t.value), lasts: timers.map((t) => t.last) });
+`,
+    { env: { DIR: dir } },
+  );
+  try {
+    const { path: file, means, lasts } = await w.ready;
+    // The API keeps the timer's unit.
+    const close = (got: number[], want: number[]) => got.every((g, i) => Math.abs(g - want[i]!) <= 1e-9 * want[i]!);
+    assert.ok(close(means, [0.3, 300, 300_000, 300_000_000]), `means ${means.join(' ')}`);
+    assert.ok(close(lasts, [0.35, 350, 350_000, 350_000_000]), `lasts ${lasts.join(' ')}`);
+    const r = StatsReader.open(file);
+    const snap = r.read();
+    r.close();
+    for (const unit of ['seconds', 'milliseconds', 'microseconds', 'nanoseconds']) {
+      const v = snap.fields.find((f) => f.label === `t.${unit}`)!.value as number;
+      assert.ok(Math.abs(v - 0.3) < 1e-12, `t.${unit} holds ${v}, not 0.3 s`);
+    }
+  } finally {
+    await w.end();
+  }
+});

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { test } from 'node:test';
-import { DIST, tempStatsDir, waitFor } from './helpers/proc.js';
+import { defaultStatsDir } from '../src/platform/paths.js';
+import { DIST, runCli, tempStatsDir, waitFor } from './helpers/proc.js';
 import { getJson } from './helpers/serve.js';
 
 const DEMO = path.join(DIST, 'examples', 'demo.js');
@@ -78,7 +79,20 @@ test('the demo serves its dashboard, counts grow in all three threads, and Ctrl-
       'the first requests',
     );
     assert.equal(first.get('load.sent')!.writers, 2, 'both workers send load');
-    for (const label of ['http.status_2xx', 'http.in_flight', 'http.latency', 'http.response_bytes', 'http.last_path', 'load.latency']) {
+    for (const label of [
+      'http.status_2xx',
+      'http.in_flight',
+      'http.latency',
+      'http.response_bytes',
+      'http.last_path',
+      'load.latency',
+      // Runtime metrics and HTTP instrumentation are on: CPU, memory, the event loop, requests.
+      'nodejs.process.cpu.total',
+      'nodejs.heap.used',
+      'nodejs.eventloop.delay',
+      'web.requests',
+      'web.duration',
+    ]) {
       assert.ok(first.has(label), `the demo publishes ${label}`);
     }
     const later = await poll(
@@ -110,4 +124,52 @@ test('the demo serves its dashboard, counts grow in all three threads, and Ctrl-
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+});
+
+/** The environment a new user has: none of mmstats' variables set. */
+function freshEnv(): NodeJS.ProcessEnv {
+  // Empty is unset for mmstats, and survives the helpers' merge with this process's environment.
+  return { ...process.env, MMSTATS_PATH: '', MMSTATS_GLOB: '', MMSTATS_FILES: '' };
+}
+
+test("the README's quick start word for word: npm start's demo, then slurp in another shell with no settings, shows its data", async () => {
+  const readme = fs.readFileSync(path.join(DIST, '..', 'README.md'), 'utf8');
+  // The commands the quick start gives, as a user copies them.
+  assert.match(readme, /^npm start +# /m);
+  assert.match(readme, /^node dist\/src\/tools\/cli\.js slurp +# /m);
+  const child = spawn(process.execPath, [DEMO], { env: { ...freshEnv(), MMSTATS_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    await waitFor(() => out.includes('Dashboard: '), 30_000, 'the demo to start');
+    const mine = new RegExp(`^==> (\\S+/demo-Service-${child.pid}-0\\.mmstats)$`, 'm');
+    const slurp = await waitFor(
+      async () => {
+        const r = await runCli(['slurp'], { env: freshEnv() });
+        return mine.test(r.stdout) && /^http\.requests +[1-9]/m.test(r.stdout) ? r : undefined;
+      },
+      20_000,
+      "slurp to show the demo's service and its requests",
+    );
+    assert.equal(slurp!.code === 0 || slurp!.code === 1, true, slurp!.stderr);
+    const file = mine.exec(slurp!.stdout)![1]!;
+    assert.equal(path.dirname(file), defaultStatsDir(freshEnv()), 'the default stats directory');
+    assert.match(slurp!.stdout, new RegExp(`demo-Load-${child.pid}-\\d+\\.mmstats`), 'the worker threads too');
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.equal(fs.existsSync(file), false, 'Ctrl-C removed its files');
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('a reader that finds no files says where it looked', async () => {
+  const empty = tempStatsDir();
+  const slurp = await runCli(['slurp'], { env: { ...freshEnv(), MMSTATS_PATH: empty } });
+  assert.equal(slurp.code, 0);
+  assert.equal(slurp.stdout, '');
+  assert.match(slurp.stderr, new RegExp(`no stats files in ${empty}/\\*\\.mmstats \\(MMSTATS_PATH\\)`));
+  const given = await runCli(['slurp', '--path', empty]);
+  assert.match(given.stderr, new RegExp(`no stats files in ${empty}$`, 'm'));
 });

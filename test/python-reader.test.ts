@@ -12,9 +12,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StatsReader, MmstatsError, openStats, field, type Snapshot, type FieldValue } from '../src/index.js';
-import { DATA_TYPE_NAMES, Header, KIND_NAMES, Record as Rec } from '../src/format/v2.js';
+import { DATA_TYPE_NAMES, Header, KIND_NAMES, Record as Rec, RecordFlags } from '../src/format/v2.js';
 import { pageSize } from '../src/native/index.js';
-import { DIST, runScript, tempStatsDir, waitFor } from './helpers/proc.js';
+import { DIST, runCli, runScript, tempStatsDir, waitFor } from './helpers/proc.js';
 import { enc, v1File } from './fixtures/v1/builder.js';
 
 const READER = path.join(DIST, '..', 'contrib', 'python', 'mmstats_reader.py');
@@ -686,6 +686,100 @@ test(
     assert.match(
       py.stderr,
       new RegExp(`${file}: was never finished: its writer \\(pid ${w.pid}\\) died while creating it \\[abandoned\\]`),
+    );
+  },
+);
+
+test("percentiles computed from FORMAT.md §2.4 by the Python reader equal slurp's to the last bit", { skip: NO_PYTHON }, async () => {
+  const dir = tempStatsDir();
+  const w = runScript(
+    `
+const stats = openStats({ name: 'Pct', path: env.DIR });
+const logLinear = stats.add('h.loglinear', field.histogram());
+const explicit = stats.add('h.explicit', field.histogram({ buckets: [0.001, 0.01, 0.1, 1] }));
+const timer = stats.add('h.timer', field.timer());
+const one = stats.add('h.one', field.histogram({ buckets: [10] }));
+stats.add('h.empty', field.histogram());
+// A fixed pseudo-random sequence (the same every run): log-normal values over several decades.
+let seed = 42;
+const next = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+for (let i = 0; i < 20000; i++) {
+  const v = Math.exp((next() - 0.5) * 12) / 100;
+  logLinear.record(v);
+  explicit.record(v);
+  timer.record(v);
+}
+one.record(3);
+one.record(7);
+ready(stats.path);
+`,
+    { env: { DIR: dir } },
+  );
+  try {
+    const file: string = await w.ready;
+    const qs = '0,1,10,25,50,75,90,99,99.9,99.99,100';
+    const slurp = await runCli(['slurp', '--json', '--percentiles', qs, file]);
+    assert.equal(slurp.code, 0, slurp.stderr);
+    const py = spawnSync('python3', [READER, '--compact', '--percentiles', qs, file], { encoding: 'utf8' });
+    assert.equal(py.status, 0, py.stderr);
+    const ours = (JSON.parse(slurp.stdout) as { files: { fields: { label: string; value: any }[] }[] }).files[0]!.fields;
+    const theirs = (JSON.parse(py.stdout) as { fields: { label: string; value: any }[] }[])[0]!.fields;
+    let compared = 0;
+    for (const label of ['h.loglinear', 'h.explicit', 'h.timer', 'h.one', 'h.empty']) {
+      const a = ours.find((f) => f.label === label)!.value.percentiles as Record<string, number | null>;
+      const b = theirs.find((f) => f.label === label)!.value.percentiles as Record<string, number | string>;
+      assert.deepEqual(Object.keys(b), Object.keys(a), label);
+      for (const [name, mine] of Object.entries(a)) {
+        const other = b[name]!;
+        // slurp shows an undefined percentile (an empty histogram) as null, Python's JSON as "NaN".
+        if (mine === null) assert.equal(other, 'NaN', `${label} ${name}`);
+        else assert.equal(other, mine, `${label} ${name}: Python ${other}, slurp ${mine}`);
+        compared++;
+      }
+    }
+    assert.equal(compared, 55);
+    const one = ours.find((f) => f.label === 'h.one')!.value.percentiles as Record<string, number>;
+    // Clamped to min and max inside the one bucket: 3 + (7 - 3) * 0.5 * 2 / 2.
+    assert.equal(one.p50, 5);
+    assert.equal(one.p0, 3);
+    assert.equal(one.p100, 7);
+  } finally {
+    await w.end();
+  }
+});
+
+test(
+  'the Python reader also reads by data type whatever the SEQLOCK flag says, and skips an unknown type (FORMAT.md §3.1)',
+  { skip: NO_PYTHON },
+  async () => {
+    const dir = tempStatsDir();
+    const stats = openStats({ name: 'Flags', path: dir, defaultFields: false });
+    stats.add('a', field.uint32()).set(7);
+    stats.add('b', field.int32()).set(-3);
+    stats.add('s', field.string({ size: 16 })).set('fine');
+    const bytes = fs.readFileSync(stats.path);
+    stats.remove();
+    const recordAt = (n: number) => {
+      let at = bytes.readUInt32LE(Header.FIRST_RECORD);
+      for (let i = 0; i < n; i++) at = bytes.readUInt32LE(at + Rec.NEXT);
+      return at;
+    };
+    bytes.writeUInt16LE(RecordFlags.SEQLOCK, recordAt(0) + Rec.FLAGS);
+    bytes.writeUInt16LE(0, recordAt(2) + Rec.FLAGS);
+    bytes.writeUInt16LE(999, recordAt(1) + Rec.DATA_TYPE);
+    bytes.writeUInt16LE(RecordFlags.SEQLOCK, recordAt(1) + Rec.FLAGS);
+    const file = path.join(dir, 'flags.mmstats');
+    fs.writeFileSync(file, bytes, { mode: 0o600 });
+    const py = await runPython([file]);
+    assert.equal(py.code, 0, py.stderr);
+    const fields = (JSON.parse(py.stdout) as { fields: { label: string; value: unknown }[] }[])[0]!.fields;
+    assert.deepEqual(
+      fields.map((f) => [f.label, f.value]),
+      [
+        ['a', 7],
+        ['b', null],
+        ['s', 'fine'],
+      ],
     );
   },
 );

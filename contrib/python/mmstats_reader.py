@@ -843,6 +843,44 @@ def _abandonment(f: "_File") -> Optional[str]:
     return f"has had no header for {idle:.0f} s and no writer holds it: its writer died creating it"
 
 
+def percentile(hist: Dict[str, Any], q: float) -> float:
+    """The q-th percentile (0 to 100) of a histogram value, derived from its buckets
+    exactly as FORMAT.md section 2.4 says (and as the mmstats tools do); NaN when empty."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"a percentile must be from 0 to 100, not {q}")
+    buckets = hist["buckets"]
+    total = 0.0
+    for b in buckets:
+        if b["count"] > 0:
+            total += b["count"]
+    if not total > 0:
+        return math.nan
+    if q == 0:
+        return hist["min"]
+    if q == 100:
+        return hist["max"]
+    rank = (q / 100) * total
+    cum = 0.0
+    for i, b in enumerate(buckets):
+        c = b["count"]
+        if not c > 0:
+            continue
+        if rank <= cum + c:
+            lo = hist["min"] if i == 0 else max(buckets[i - 1]["le"], hist["min"])
+            hi = min(b["le"], hist["max"])
+            return lo + ((hi - lo) * (rank - cum)) / c if hi > lo else hi
+        cum += c
+    return hist["max"]  # only rounding can leave the rank past the last bucket
+
+
+def _add_percentiles(result: Dict[str, Any], qs: List[Tuple[str, float]]) -> None:
+    """Add "percentiles": {"p50": ...} to every histogram value of a read file."""
+    for f in result.get("fields", []):
+        v = f.get("value")
+        if isinstance(v, dict) and "buckets" in v:
+            v["percentiles"] = {name: percentile(v, q) for name, q in qs}
+
+
 def _json_safe(v: Any) -> Any:
     """NaN and the infinities as strings: JSON has no literal for them."""
     if isinstance(v, float) and not math.isfinite(v):
@@ -878,7 +916,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="stats file or directory")
     parser.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    parser.add_argument(
+        "--percentiles",
+        metavar="LIST",
+        help="add these percentiles (e.g. 50,90,99,99.9) to every histogram, as FORMAT.md section 2.4 derives them",
+    )
     opts = parser.parse_args(argv)
+    qs: List[Tuple[str, float]] = []
+    if opts.percentiles:
+        for token in opts.percentiles.split(","):
+            try:
+                q = float(token.strip().lstrip("pP"))
+            except ValueError:
+                parser.error(f"--percentiles takes numbers from 0 to 100 separated by commas; {token!r} is not one")
+            if not 0 <= q <= 100:
+                parser.error(f"--percentiles takes numbers from 0 to 100; {token!r} is not one")
+            qs.append((f"p{q:g}", q))
     results = []
     files, bad_dirs = _expand(opts.files)
     for path, why in bad_dirs:
@@ -886,7 +939,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     failed = len(bad_dirs)
     for path in files:
         try:
-            results.append(read_file(path))
+            result = read_file(path)
+            if qs:
+                _add_percentiles(result, qs)
+            results.append(result)
         except StatsError as e:
             # A file not finished (being made, or abandoned by a writer that died making it) is reported, not a failure.
             if e.code not in ("initialising", "abandoned"):

@@ -31,19 +31,52 @@ export interface Command {
 
 /**
  * Parse `argv` against `options` (plus `--help`). Unknown options, missing values
- * and stray positionals (when `positionals` is false) are usage errors.
+ * and stray positionals (when `positionals` is false) are usage errors, said in
+ * the tool's own words (node's parseArgs text suggests `--` with an unbalanced quote).
  */
 export function parse<O extends Options>(argv: string[], options: O, positionals = true) {
+  const withHelp = { ...options, help: { type: 'boolean', short: 'h' } } as const;
+  checkTokens(
+    parseArgs({ args: argv, options: withHelp, allowPositionals: positionals, strict: false, tokens: true }).tokens,
+    withHelp,
+    positionals,
+  );
   try {
-    return parseArgs({
-      args: argv,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: positionals,
-      strict: true,
-    });
+    return parseArgs({ args: argv, options: withHelp, allowPositionals: positionals, strict: true });
   } catch (err) {
+    // Not expected after checkTokens; kept so that a parseArgs check it misses is still a usage error.
     throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
+}
+
+type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+
+function checkTokens(tokens: readonly Token[], options: Options, positionals: boolean): void {
+  const known = Object.entries(options)
+    .map(([name, o]) => (o.short ? `--${name}, -${o.short}` : `--${name}`))
+    .join(' ');
+  for (const t of tokens) {
+    if (t.kind === 'positional' && !positionals)
+      throw new UsageError(`unexpected argument ${JSON.stringify(t.value)}: this command takes none`);
+    if (t.kind !== 'option') continue;
+    const spec = options[t.name];
+    if (spec === undefined) throw new UsageError(`unknown option ${t.rawName}; options: ${known}`);
+    if (spec.type === 'string' && t.value === undefined) throw new UsageError(`option ${t.rawName} needs a value`);
+    if (spec.type === 'string' && !t.inlineValue && t.value?.startsWith('-')) {
+      throw new UsageError(
+        `option ${t.rawName} needs a value, not the option ${t.value} (a value that starts with - goes as --${t.name}=${t.value})`,
+      );
+    }
+    if (spec.type === 'boolean' && t.inlineValue) throw new UsageError(`option ${t.rawName} takes no value`);
+  }
+}
+
+/** `--path DIR`, taken by every command (repeatable), as `serve` and `export` take it. */
+export const PATH_OPTION = { path: { type: 'string', multiple: true } } as const;
+
+/** What a reading command reads: the `--path` values, then its PATH|GLOB arguments. */
+export function readPatterns(values: { path?: unknown }, positionals: readonly string[]): string[] {
+  return [...((values.path as string[] | undefined) ?? []), ...positionals];
 }
 
 /** A number option: finite, and at least `min`; a usage error otherwise. */

@@ -6,6 +6,7 @@
 import { MmstatsError } from '../errors.js';
 import { StatsReader, findFiles, type ReadLimits, type Snapshot } from '../reader/index.js';
 import { numberOption } from './args.js';
+import { defaultGlob } from '../platform/paths.js';
 
 /** Default of MMSTATS_MAX_FILE_BYTES: above the 56 MB of a file of 1,000,000 fields. */
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -34,6 +35,8 @@ export interface FileFailure {
 export interface Collected<T> {
   readonly items: T[];
   readonly errors: FileFailure[];
+  /** How many files the patterns found (read or not). */
+  found: number;
 }
 
 /** Open, read and close one file within the limits: its snapshot, or why not. */
@@ -50,13 +53,28 @@ function readOne(file: string, limits: ReadLimits): { snap: Snapshot } | { error
 }
 
 /**
+ * Where a command looked, for the message that it found no file: the patterns
+ * given, else the default glob and what it comes from.
+ */
+export function whereLooked(patterns: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
+  if (patterns.length > 0) return patterns.join(', ');
+  const from = env.MMSTATS_GLOB
+    ? ' (MMSTATS_GLOB)'
+    : env.MMSTATS_PATH
+      ? ' (MMSTATS_PATH)'
+      : ' (the default stats directory; MMSTATS_PATH or --path chooses another)';
+  return defaultGlob(env) + from;
+}
+
+/**
  * Read every file the patterns find (default MMSTATS_GLOB), passing each snapshot
  * to `pick`; what it returns (unless undefined) is kept. A bad file never stops the rest.
  */
 export function collect<T>(patterns: readonly string[], pick: (snap: Snapshot) => T | undefined): Collected<T> {
-  const out: Collected<T> = { items: [], errors: [] };
+  const out: Collected<T> = { items: [], errors: [], found: 0 };
   const limits = readLimits();
   for (const file of findFiles(patterns)) {
+    out.found++;
     const r = readOne(file, limits);
     if ('error' in r) {
       out.errors.push({ path: file, error: r.error });

@@ -30,7 +30,13 @@ export interface OpenOptions {
   readonly prefix?: string;
   /** File mode at creation (default 0o600; 0o640 lets a reader in the group read it). */
   readonly mode?: number;
-  /** Keep the file after exit and continue from its values when reopened (default false). */
+  /**
+   * Keep the file after exit and continue from its values when reopened (default
+   * false). Counters, gauges, strings, running averages, histograms, timers and
+   * minMax continue; moving and time-window averages (and a `moving_mean`) start
+   * empty: the values in their windows are not in the file, and a window is about
+   * recent values, which a restart breaks.
+   */
   readonly keep?: boolean;
   /** Add the default `sys.*` fields (default true). */
   readonly defaultFields?: boolean;

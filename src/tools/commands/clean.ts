@@ -22,7 +22,7 @@ import { FileFlags, Header } from '../../format/v2.js';
 import { processStartToken } from '../../platform/identity.js';
 import { StatsReader, findFiles, type WriterIdentity } from '../../reader/index.js';
 import { removeStaleFile, type StaleRemoval } from '../../writer/storage.js';
-import { Exit, parse } from '../args.js';
+import { Exit, PATH_OPTION, parse, readPatterns } from '../args.js';
 import { Painter, guardPipes, sanitize, useColor, warn, write, type Style } from '../term.js';
 
 /** One line for `mmstats --help`. */
@@ -48,6 +48,8 @@ Options:
   -n, --dry-run     say what would be removed; remove nothing
       --persistent  also remove persistent files whose writer is gone
       --all-users   also judge (and remove) files that belong to other users
+      --path DIR    a stats directory, file or glob to clean (repeatable);
+                    the same as a PATH argument
   -h, --help        show this help
 
 Exit status: 0 done, 1 a file could not be removed, 2 usage error.
@@ -201,6 +203,7 @@ export async function run(argv: string[]): Promise<number> {
     'dry-run': { type: 'boolean', short: 'n' },
     persistent: { type: 'boolean' },
     'all-users': { type: 'boolean' },
+    ...PATH_OPTION,
   });
   if (opts.help) {
     await write(HELP);
@@ -211,7 +214,7 @@ export async function run(argv: string[]): Promise<number> {
   let removed = 0;
   let alive = 0;
   let failed = 0;
-  for (const file of findFiles(positionals)) {
+  for (const file of findFiles(readPatterns(opts, positionals))) {
     const o = cleanOne(file, { dryRun, removePersistent: opts.persistent === true, allUsers: opts['all-users'] === true });
     if (!o) continue;
     if (o.action === 'removed' || o.action === 'would remove') removed++;

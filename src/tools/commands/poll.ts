@@ -13,8 +13,8 @@
 import { aggregateFields, combineParts, mergeHistograms, reduce, writerKey, type GaugeMode } from '../../reader/aggregate.js';
 import { percentile } from '../../reader/histogram.js';
 import { type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
-import { collect } from '../snapshots.js';
-import { Exit, UsageError, choiceOption, numberOption, parse } from '../args.js';
+import { collect, whereLooked } from '../snapshots.js';
+import { Exit, UsageError, choiceOption, numberOption, PATH_OPTION, parse, readPatterns } from '../args.js';
 import { matchesLabels, parseSelector, splitSelectors, type Selector } from '../selector.js';
 import { Painter, formatNumber, guardPipes, isHistogram, padStart, sanitize, useColor, warn, write } from '../term.js';
 
@@ -48,6 +48,8 @@ Options:
                          column each (name{LABEL="value"})
       --per-second       counters as change per second instead of per line
       --json             one JSON object per line
+      --path DIR         a stats directory, file or glob to read (repeatable);
+                         the same as a PATH argument
   -h, --help             show this help
 
 Exit status: 0 done, 1 failure, 2 usage error. Interrupting (Ctrl-C) is a normal end.
@@ -328,12 +330,14 @@ export async function run(argv: string[]): Promise<number> {
     'per-second': { type: 'boolean' },
     json: { type: 'boolean' },
     by: { type: 'string' },
+    ...PATH_OPTION,
   });
   if (opts.help) {
     await write(HELP);
     return Exit.OK;
   }
-  const [fieldList, ...patterns] = positionals;
+  const [fieldList, ...rest] = positionals;
+  const patterns = readPatterns(opts, rest);
   if (fieldList === undefined || fieldList.trim() === '') throw new UsageError('FIELDS is missing: give a comma-separated list of labels');
   const prefix = (opts.prefix as string | undefined) ?? '';
   const selectors = splitSelectors(fieldList).map((s) => parseSelector(prefix + s));
@@ -362,10 +366,14 @@ export async function run(argv: string[]): Promise<number> {
   const histogramLabels = new Set<string>();
   // Each file goes into the deltas as it is read; what is kept of it has no histogram
   // data (only the label's presence and metadata), so memory stays flat with many files.
-  const sample = (): { snaps: Snapshot[]; changes: Changes } => {
+  const sample = (): { snaps: Snapshot[]; changes: Changes; found: number } => {
     deltas.begin();
     found = new Map();
-    const { items, errors } = collect(patterns, (s) => {
+    const {
+      items,
+      errors,
+      found: filesFound,
+    } = collect(patterns, (s) => {
       if (!keepFile(s, names, filters)) return undefined;
       const mine = selectFields(s, selectors, by, filterKeys, found);
       deltas.add(mine);
@@ -384,7 +392,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     // A file that reads again and later fails again is reported again.
     for (const p of reported) if (!failing.has(p)) reported.delete(p);
-    return { snaps: items, changes: deltas.end(failing) };
+    return { snaps: items, changes: deltas.end(failing), found: filesFound };
   };
 
   let stop = false;
@@ -397,7 +405,9 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   try {
-    let { snaps } = sample();
+    const first = sample();
+    let snaps = first.snaps;
+    warnUnmatched(first.found, snaps, selectors, found, patterns);
     let columns: Column[] = [];
     let headerKey = '';
     const started = performance.now();
@@ -468,6 +478,25 @@ export async function run(argv: string[]): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
   }
   return Exit.OK;
+}
+
+/** Say when there is nothing to show: no file at all, or a field no file has (a typo shows as '-' forever). */
+function warnUnmatched(
+  filesFound: number,
+  snaps: readonly Snapshot[],
+  selectors: readonly Selector[],
+  columns: ReadonlyMap<Selector, ReadonlySet<string>>,
+  patterns: readonly string[],
+): void {
+  if (filesFound === 0) {
+    warn(`mmstats poll: no stats files in ${whereLooked(patterns)}; waiting for writers`);
+    return;
+  }
+  const present = new Set(snaps.flatMap((s) => s.fields.map((f) => f.label)));
+  for (const sel of selectors) {
+    if (present.has(sel.name) || (columns.get(sel)?.size ?? 0) > 0) continue;
+    warn(`mmstats poll: no field ${sanitize(sel.name)} in the ${filesFound} files read; it shows as - (mmstats slurp lists the labels)`);
+  }
 }
 
 function widthOf(columns: readonly Column[], i: number): number {

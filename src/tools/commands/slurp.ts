@@ -7,9 +7,9 @@
  */
 import { type HistogramValue, type Snapshot, type Value } from '../../reader/index.js';
 import { maxOf } from '../../reader/aggregate.js';
-import { eachSnapshot } from '../snapshots.js';
+import { eachSnapshot, whereLooked } from '../snapshots.js';
 import { percentileColumns, type Quantile } from './poll.js';
-import { Exit, parse } from '../args.js';
+import { Exit, PATH_OPTION, parse, readPatterns } from '../args.js';
 import { Painter, formatValue, guardPipes, padEnd, sanitize, useColor, warn, write } from '../term.js';
 
 /** Files that are not finished stats files yet, or never will be: reported, but not a failure to read. */
@@ -30,6 +30,8 @@ Options:
       --json           one JSON document: {"files": [...], "errors": [...]};
                        histograms list their non-empty buckets and percentiles
       --percentiles L  percentiles shown for timers and histograms (default 50,90,99)
+      --path DIR       a stats directory, file or glob to read (repeatable);
+                       the same as a PATH argument
   -h, --help           show this help
 
 Exit status: 0 every file was read, or is not a finished file: one its writer
@@ -101,6 +103,7 @@ export async function run(argv: string[]): Promise<number> {
     prefix: { type: 'string', short: 'p', multiple: true },
     json: { type: 'boolean' },
     percentiles: { type: 'string' },
+    ...PATH_OPTION,
   });
   if (opts.help) {
     await write(HELP);
@@ -113,7 +116,10 @@ export async function run(argv: string[]): Promise<number> {
   // Each file is written out before the next is read: memory holds one file at a time, whatever
   // their number. The JSON is written in pieces that join into what JSON.stringify(doc, null, 2) gives.
   let first = true;
-  const errors = await eachSnapshot(positionals, async (snap) => {
+  const patterns = readPatterns(opts, positionals);
+  let found = 0;
+  const errors = await eachSnapshot(patterns, async (snap) => {
+    found++;
     const s = filterFields(snap, prefixes);
     if (!opts.json) return write(textBlock(s, paint, percentiles));
     await write(first ? '{\n  "files": [\n' : ',\n');
@@ -136,6 +142,7 @@ export async function run(argv: string[]): Promise<number> {
       (first ? '{\n  "files": [],\n' : '\n  ],\n') + `  "errors": ${indent(JSON.stringify(list, null, 2), '  ').trimStart()}\n}\n`,
     );
   }
+  if (found === 0 && errors.length === 0) warn(`mmstats slurp: no stats files in ${whereLooked(patterns)}`);
   for (const e of errors) warn(`mmstats slurp: ${e.path}: ${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}`);
   return errors.some((e) => !UNFINISHED.has(e.error.code)) ? Exit.FAILURE : Exit.OK;
 }

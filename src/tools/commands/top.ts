@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import { maxOf, minOf, writerKey } from '../../reader/aggregate.js';
 import { type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
 import { collect } from '../snapshots.js';
-import { Exit, UsageError, numberOption, parse } from '../args.js';
+import { Exit, UsageError, numberOption, PATH_OPTION, parse, readPatterns } from '../args.js';
 import {
   Painter,
   formatNumber,
@@ -57,6 +57,8 @@ Options:
       --percentiles LIST percentiles for timers and histograms (default 50,99)
   -b, --batch            no full screen: print plain frames (for logs and pipes)
   -c, --count N          with --batch: stop after N frames (default 1)
+      --path DIR         a stats directory, file or glob to read (repeatable);
+                         the same as a PATH argument
   -h, --help             show this help
 `;
 
@@ -232,9 +234,7 @@ function bodyLines(board: Board, view: ViewState, cols: number): Line[] {
       ['bold', sanitize(w.command)],
       ['dim', `  ${sanitize(path.basename(w.snap.path))}`],
     ]);
-    const labelW = Math.min(40, Math.max(10, maxOf(fields.map((f) => width(sanitize(f.label))))));
-    const valueW = Math.min(36, Math.max(8, maxOf(fields.map((f) => width(f.text + (f.unit ? ' ' + f.unit : ''))))));
-    const sparkW = Math.max(0, Math.min(40, cols - 4 - labelW - 2 - valueW - 2));
+    const { labelW, valueW, sparkW } = fieldColumns(fields, cols);
     for (const f of sortFields(fields, view.sort)) {
       const value = truncate(f.text + (f.unit ? ' ' + sanitize(f.unit) : ''), valueW);
       const spark = f.isStatic || sparkW === 0 ? '' : sparkline(f.history.slice(-sparkW));
@@ -253,6 +253,22 @@ function bodyLines(board: Board, view: ViewState, cols: number): Line[] {
     for (const e of board.errors) lines.push([['red', `unreadable ${sanitize(e.path)}: ${sanitize(e.message)}`]]);
   }
   return lines;
+}
+
+/**
+ * Column widths for a writer's fields in `cols` columns. Values come first: they
+ * get their full width, labels give way down to 10 columns, and the sparkline takes
+ * what is left (none under 8). Only when even that is too narrow is a value cut, and
+ * then visibly (…): a right-aligned number is never silently clipped by the edge.
+ */
+function fieldColumns(fields: readonly FieldRow[], cols: number): { labelW: number; valueW: number; sparkW: number } {
+  const room = Math.max(0, cols - 4 - 2); // indent, and the gap after the label
+  const labelNeed = Math.min(40, Math.max(10, maxOf(fields.map((f) => width(sanitize(f.label))))));
+  const valueNeed = Math.max(8, maxOf(fields.map((f) => width(f.text + (f.unit ? ' ' + sanitize(f.unit) : '')))));
+  const labelW = Math.max(Math.min(labelNeed, 10), Math.min(labelNeed, room - valueNeed));
+  const valueW = Math.max(0, Math.min(valueNeed, room - labelW));
+  const left = cols - 4 - labelW - 2 - valueW - 2;
+  return { labelW, valueW, sparkW: left >= 8 ? Math.min(40, left) : 0 };
 }
 
 function headerLines(board: Board, view: ViewState, delayMs: number): Line[] {
@@ -279,13 +295,13 @@ function headerLines(board: Board, view: ViewState, delayMs: number): Line[] {
   return [first, second, [['inverse', '    PID TID  STATE  COMMAND / FIELD, VALUE, RECENT']]];
 }
 
-/** Render a line to at most `cols` columns. */
+/** Render a line to at most `cols` columns; a line cut at the edge ends with … to say so. */
 function render(line: Line, cols: number, paint: Painter): string {
   let out = '';
   let left = cols;
   for (const [style, text] of line) {
     if (left <= 0) break;
-    const t = width(text) > left ? [...text].slice(0, left).join('') : text;
+    const t = width(text) > left ? truncate(text, left) : text;
     left -= width(t);
     out += paint.paint(style, t);
   }
@@ -304,6 +320,7 @@ export async function run(argv: string[]): Promise<number> {
     percentiles: { type: 'string' },
     batch: { type: 'boolean', short: 'b' },
     count: { type: 'string', short: 'c' },
+    ...PATH_OPTION,
   });
   if (opts.help) {
     await write(HELP);
@@ -311,7 +328,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const delayMs = numberOption('--delay', opts.delay as string | undefined, 1, 0.05) * 1000;
   const quantiles = percentileColumns(opts.percentiles as string | undefined, [50, 99]);
-  const board = new Board(positionals, quantiles);
+  const board = new Board(readPatterns(opts, positionals), quantiles);
   const view: ViewState = { filter: '', editing: false, sort: 'label', showStatic: false, scroll: 0 };
 
   if (opts.batch) {

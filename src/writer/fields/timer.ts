@@ -111,14 +111,25 @@ interface DurationSink {
 // v2: the histogram itself is the sink (V2Histogram has the members), so a timer's
 // record is a histogram's record, and one class serves both.
 
-/** v1: the original's TimerField, a buffered `d` holding the moving mean; `last` lives in writer memory. */
+/**
+ * v1: the original's TimerField, a buffered `d` holding the moving mean in
+ * seconds whatever the timer's unit (FORMAT.md §9): v1 has no unit, and the
+ * original's tools read a timer as seconds. `last` and `mean` stay in the timer's
+ * unit; only the stored mean is converted.
+ */
 class MovingMeanSink implements DurationSink {
   readonly input = new Float64Array(1);
   readonly inner: V1Number;
   readonly w: MovingWindow;
   last = NaN;
   count = 0;
-  constructor(label: string, at: Placement, moving: number) {
+  constructor(
+    label: string,
+    at: Placement,
+    moving: number,
+    /** Seconds per unit of the timer. */
+    private readonly toSeconds: number,
+  ) {
     this.inner = v1Gauge(label, at);
     this.w = new MovingWindow(moving);
   }
@@ -132,7 +143,7 @@ class MovingMeanSink implements DurationSink {
     this.count++;
     this.w.addHeld(this.input);
     // Through the gauge's slot, not as an argument (see V1Number.setHeld).
-    this.inner.scratch[0] = this.w.sum / this.w.n;
+    this.inner.scratch[0] = (this.w.sum / this.w.n) * this.toSeconds;
     this.inner.setHeld();
   }
   get mean(): number {
@@ -269,7 +280,10 @@ export class TimerSpec extends FieldSpec<TimerField> {
     return { type: 'd', buffered: true };
   }
   create(label: string, at: Placement): TimerField {
-    const sink = at.format === 2 ? new V2Histogram(label, at, this.layout, this.moving) : new MovingMeanSink(label, at, this.moving || 100);
+    const sink =
+      at.format === 2
+        ? new V2Histogram(label, at, this.layout, this.moving)
+        : new MovingMeanSink(label, at, this.moving || 100, 1 / (TIME_UNITS[this.unit] * 1e3));
     return at.format === 2 ? new Timer(label, this.unit, sink) : new V1Timer(label, this.unit, sink);
   }
 }
