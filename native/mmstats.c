@@ -556,14 +556,21 @@ static napi_value js_exit_file_add(napi_env env, napi_callback_info info) {
   return make_num(env, f->id);
 }
 
+/* The link that points at entry `id`, or NULL; with g_exit_lock held. */
+static exit_file **find_exit_file(uint32_t id) {
+  for (exit_file **pp = &g_exit_files; *pp; pp = &(*pp)->next)
+    if ((*pp)->id == id) return pp;
+  return NULL;
+}
+
 /* exitFileClosed(id): the writer closed the file (its lock is gone). */
 static napi_value js_exit_file_closed(napi_env env, napi_callback_info info) {
   ARGS(1)
   uint32_t id;
   if (!get_exit_id(env, argv[0], &id)) return NULL;
   pthread_mutex_lock(&g_exit_lock);
-  for (exit_file *f = g_exit_files; f; f = f->next)
-    if (f->id == id) f->closed = true;
+  exit_file **pp = find_exit_file(id);
+  if (pp) (*pp)->closed = true;
   pthread_mutex_unlock(&g_exit_lock);
   return NULL;
 }
@@ -574,13 +581,12 @@ static napi_value js_exit_file_remove(napi_env env, napi_callback_info info) {
   uint32_t id;
   if (!get_exit_id(env, argv[0], &id)) return NULL;
   pthread_mutex_lock(&g_exit_lock);
-  for (exit_file **pp = &g_exit_files; *pp; pp = &(*pp)->next) {
+  exit_file **pp = find_exit_file(id);
+  if (pp) {
     exit_file *f = *pp;
-    if (f->id != id) continue;
     *pp = f->next;
     unlink_exit_file(f);
     free(f);
-    break;
   }
   pthread_mutex_unlock(&g_exit_lock);
   return NULL;
