@@ -219,3 +219,11 @@ test('top --batch prints plain frames of the writers and their fields', async ()
     await w.end();
   }
 });
+
+test('top with no stats files says where it looked', () => {
+  const empty = tempStatsDir();
+  const r = spawnSync(process.execPath, [CLI, 'top', '--batch', '--path', empty], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /writers: 0 \(0 alive\)/);
+  assert.match(r.stdout, new RegExp(`^no stats files in ${empty}$`, 'm'));
+});

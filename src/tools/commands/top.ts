@@ -14,7 +14,7 @@ import readline from 'node:readline';
 import fs from 'node:fs';
 import { maxOf, minOf, writerKey } from '../../reader/aggregate.js';
 import { type FieldValue, type HistogramValue, type Snapshot } from '../../reader/index.js';
-import { collect } from '../snapshots.js';
+import { collect, whereLooked } from '../snapshots.js';
 import { Exit, UsageError, numberOption, PATH_OPTION, parse, readPatterns } from '../args.js';
 import {
   Painter,
@@ -93,6 +93,8 @@ class Board {
   private history = new Map<string, (number | null)[]>();
   writers: WriterRow[] = [];
   errors: { path: string; message: string }[] = [];
+  /** Where it looked, when it found no file at all; else empty. */
+  nothingFound = '';
   updatedAt = new Date();
 
   constructor(
@@ -105,7 +107,7 @@ class Board {
     const now = performance.now();
     const seen = new Set<string>();
     // Each file becomes rows (text and numbers) before the next is read: its snapshot is not kept.
-    const { items, errors } = collect(this.patterns, (snap): WriterRow => {
+    const { items, errors, found } = collect(this.patterns, (snap): WriterRow => {
       const key = writerKey(snap);
       const fields = snap.fields.map((f) => {
         const id = `${key}\0${f.label}`;
@@ -117,6 +119,7 @@ class Board {
       return { key, snap: writer, command: typeof cmd === 'string' && cmd !== '' ? cmd : path.basename(snap.path), fields };
     });
     this.writers = items;
+    this.nothingFound = found === 0 ? `no stats files in ${whereLooked(this.patterns)}` : '';
     this.errors = errors.map((e) => ({ path: e.path, message: `${e.error.code}: ${e.error.message.replace(`${e.path}: `, '')}` }));
     // Writers that left take their history with them.
     for (const id of this.history.keys()) if (!seen.has(id)) this.history.delete(id);
@@ -248,6 +251,7 @@ function bodyLines(board: Board, view: ViewState, cols: number): Line[] {
       ]);
     }
   }
+  if (board.nothingFound) lines.push([['yellow', sanitize(board.nothingFound)]]);
   if (board.errors.length > 0) {
     lines.push([]);
     for (const e of board.errors) lines.push([['red', `unreadable ${sanitize(e.path)}: ${sanitize(e.message)}`]]);
