@@ -62,7 +62,12 @@ class V2SamplingCounter extends SeqBlock implements SamplingCounterField {
     this.sampleAt = clockNow();
     this.nextSample = this.sampleAt + intervalMs;
     this.publish();
-    tickWhileOpen(this, intervalMs, () => this.sample(clockNow()));
+    // A timer tick can come early by this clock (libuv counts from a cached loop time):
+    // sample only once a whole interval has passed, so a rate always spans one.
+    tickWhileOpen(this, intervalMs, () => {
+      const now = clockNow();
+      if (now >= this.nextSample) this.sample(now);
+    });
   }
   /** Take a rate sample at `now` and publish. */
   sample(now: number): void {
