@@ -47,7 +47,7 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
       this.setSeries(labels, value);
     } else {
       if (typeof labels !== 'number') throw notANumber(labels);
-      (this.bare() ?? this.create({})).cell.set(labels);
+      (this.bare() ?? this.create({})).cell.value = labels;
     }
   }
 
@@ -57,7 +57,7 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
     // prom-client stores a new entry: the labels of this call are the ones exported.
     else if (s.given !== labels) s.labels = { ...labels };
     s.given = labels;
-    s.cell.set(value);
+    s.cell.value = value;
   }
 
   /** Increment by `value` (default 1). */

@@ -1,7 +1,8 @@
 /** prom-client's Histogram over mmstats histogram cells. */
 import { Exemplar } from './exemplar.js';
 import { BaseMetric, metricStorage, type Series } from './metric.js';
-import { memoryStorage, type CellFamily, type HistogramCell } from './storage.js';
+import { HistogramSlot as Slot } from '../../format/v2.js';
+import { ascendingFinite, memoryStorage, type CellFamily, type HistogramCell } from './storage.js';
 import type {
   CollectFunction,
   LabelValues,
@@ -36,10 +37,6 @@ export declare namespace Histogram {
 }
 
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-function ascendingFinite(b: readonly number[]): boolean {
-  return b.length > 0 && b.every((v, i) => Number.isFinite(v) && (i === 0 || v > b[i - 1]!));
-}
 
 /** Counts of values in cumulative buckets, with their sum (prom-client's `Histogram`). */
 export class Histogram<T extends string = string> extends BaseMetric<T, HistogramSeries> {
@@ -122,13 +119,13 @@ export class Histogram<T extends string = string> extends BaseMetric<T, Histogra
       const ex = s.exemplars;
       let acc = 0;
       for (let i = 0; i < b.length; i++) {
-        acc += cell.bucket(i);
+        acc += cell.f64[Slot.BUCKETS + i]!;
         values.push({ labels: { le: b[i] }, sharedLabels: labels, value: acc, metricName: name, exemplar: ex ? ex[i] : null });
       }
-      const count = cell.count;
+      const count = cell.f64[Slot.COUNT]!;
       values.push(
         { labels: { le: '+Inf' }, sharedLabels: labels, value: count, metricName: name, exemplar: ex ? ex[b.length] : null },
-        { labels: {}, sharedLabels: labels, value: cell.sum, metricName: `${this.name}_sum`, exemplar: undefined },
+        { labels: {}, sharedLabels: labels, value: cell.f64[Slot.SUM]!, metricName: `${this.name}_sum`, exemplar: undefined },
         { labels: {}, sharedLabels: labels, value: count, metricName: `${this.name}_count`, exemplar: undefined },
       );
     }
@@ -153,13 +150,13 @@ export class Histogram<T extends string = string> extends BaseMetric<T, Histogra
       const cell = s.cell;
       let acc = 0;
       for (let i = 0; i < b.length; i++) {
-        acc += cell.bucket(i);
+        acc += cell.f64[Slot.BUCKETS + i]!;
         lines.push(`${bucketName}${t[i]} ${valueString(acc)}`);
       }
-      const count = valueString(cell.count);
+      const count = valueString(cell.f64[Slot.COUNT]!);
       lines.push(
         `${bucketName}${t[b.length]} ${count}`,
-        `${sumName}${t[b.length + 1]} ${valueString(cell.sum)}`,
+        `${sumName}${t[b.length + 1]} ${valueString(cell.f64[Slot.SUM]!)}`,
         `${countName}${t[b.length + 1]} ${count}`,
       );
     }

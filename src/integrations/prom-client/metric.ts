@@ -11,7 +11,8 @@
  * and only then reported with prom-client's message.
  */
 import { globalRegistry, labelBlock, Registry } from './registry.js';
-import { memoryStorage, type MetricStorage } from './storage.js';
+import type { MetricStorage } from './storage.js';
+import { fileStorage } from './storage-file.js';
 import type { Aggregator, CollectFunction, MetricConfiguration } from './types.js';
 import { isObject, validateLabel, valueString, validateLabelName, validateMetricName } from './validation.js';
 
@@ -29,7 +30,7 @@ export interface Series {
   textDefaults?: object | null;
 }
 
-let storage: MetricStorage = memoryStorage;
+let storage: MetricStorage = fileStorage;
 
 /** @internal The storage new metrics use. */
 export function metricStorage(): MetricStorage {
