@@ -11,7 +11,7 @@
  * and only then reported with prom-client's message.
  */
 import { globalRegistry, labelBlock, Registry } from './registry.js';
-import type { MetricStorage } from './storage.js';
+import type { MetricMeta, MetricStorage } from './storage.js';
 import { fileStorage } from './storage-file.js';
 import type { Aggregator, CollectFunction, MetricConfiguration } from './types.js';
 import { isObject, validateLabel, valueString, validateLabelName, validateMetricName } from './validation.js';
@@ -88,11 +88,18 @@ export abstract class BaseMetric<T extends string, S extends Series> {
 
   /** Register with every registry of the configuration (called last by each constructor). */
   protected register(): void {
+    const meta = this.meta();
+    if (meta !== undefined) storage.describe?.(this.name, meta);
     for (const reg of this.registers) {
       if (this.enableExemplars && reg.contentType === Registry.PROMETHEUS_CONTENT_TYPE)
         throw new TypeError('Exemplars are supported only on OpenMetrics registries');
       reg.registerMetric(this as any);
     }
+  }
+
+  /** What readers of the file need to aggregate this metric, when not the defaults. */
+  protected meta(): MetricMeta | undefined {
+    return this.aggregator === 'sum' ? undefined : { aggregator: this.aggregator };
   }
 
   /** Set every series back (each class as prom-client does). */

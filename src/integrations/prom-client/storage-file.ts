@@ -17,13 +17,20 @@ import type { Family } from '../../writer/family.js';
 import type { FieldSpec } from '../../writer/field.js';
 import { field } from '../../writer/fields/index.js';
 import { openStats, type Stats } from '../../writer/model.js';
-import { memoryStorage, SUMMARY_LAYOUT, type CellFamily, type MetricStorage } from './storage.js';
+import type { StringField } from '../../writer/fields/wide.js';
+import { memoryStorage, SUMMARY_LAYOUT, type CellFamily, type MetricMeta, type MetricStorage } from './storage.js';
+
+/** The field holding, as JSON, each metric's aggregator and percentiles when they are not the defaults. */
+export const META_LABEL = 'prom_client.meta';
+const META_SIZE = 8192;
 
 /** At most this many label sets per metric in the file (prom-client has no limit). */
 const MAX_SERIES = 1_000_000;
 
 let stats: Stats | undefined;
 let warned = false;
+let metaField: StringField | undefined;
+const meta: Record<string, MetricMeta> = {};
 
 function warn(why: string): void {
   if (warned) return;
@@ -100,8 +107,28 @@ const zeroNumber = (c: { value: number }): void => {
 };
 const zeroHistogram = (c: { reset(): void }): void => c.reset();
 
+function describe(name: string, m: MetricMeta): void {
+  meta[name] = m;
+  const text = JSON.stringify(meta);
+  if (Buffer.byteLength(text) > META_SIZE) {
+    delete meta[name];
+    warn(`the aggregators and percentiles of more metrics than ${META_SIZE} bytes of JSON hold (from ${name} on, clusterMetrics() sums)`);
+    return;
+  }
+  try {
+    metaField ??= file().add(
+      META_LABEL,
+      field.string({ size: META_SIZE, help: 'mmstats/prom-client: aggregators and percentiles (JSON)' }),
+    );
+    metaField.set(text);
+  } catch (e) {
+    warn((e as Error).message);
+  }
+}
+
 /** Cells in this thread's mmstats file. */
 export const fileStorage: MetricStorage = {
+  describe,
   counter: (name, help, labelNames) =>
     cells(
       name,

@@ -47,6 +47,14 @@ export interface MetricStorage {
   histogram(name: string, help: string, labelNames: readonly string[], bounds: readonly number[]): CellFamily<HistogramCell>;
   /** A Summary's slots: log-linear histograms (SUMMARY_LAYOUT), one per label set and age slot (the last label). */
   summary(name: string, help: string, labelNames: readonly string[]): CellFamily<LogHistogramCell>;
+  /** Record what a reader of the file needs to aggregate a metric as prom-client does (when not the defaults). */
+  describe?(name: string, meta: MetricMeta): void;
+}
+
+/** A metric's aggregator and a Summary's percentiles, for `AggregatorRegistry.clusterMetrics()`. */
+export interface MetricMeta {
+  readonly aggregator?: string;
+  readonly percentiles?: readonly number[];
 }
 
 /** A field over a buffer of its own: the same code as in a file. */

@@ -18,7 +18,7 @@
  */
 import { HistogramSlot as Slot } from '../../format/v2.js';
 import { BaseMetric, metricStorage, type Series } from './metric.js';
-import type { CellFamily, LogHistogramCell } from './storage.js';
+import type { CellFamily, LogHistogramCell, MetricMeta } from './storage.js';
 import type { CollectFunction, LabelValues, MetricConfiguration, MetricObjectWithValues, MetricValueWithName } from './types.js';
 import { getLabels, isObject, notANumber, validateLabel } from './validation.js';
 
@@ -41,6 +41,9 @@ export declare namespace Summary {
     percentiles?: number[];
   }
 }
+
+/** prom-client's default percentiles. */
+export const DEFAULT_PERCENTILES = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
 
 /** The sliding window of one label set. */
 export class Window {
@@ -155,7 +158,7 @@ export class Summary<T extends string = string> extends BaseMetric<T, SummarySer
     super(configuration);
     (this as { type: string }).type = 'summary';
     for (const label of this.labelNames) if (label === 'quantile') throw new Error('quantile is a reserved label keyword');
-    this.percentiles = configuration.percentiles ?? [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
+    this.percentiles = configuration.percentiles ?? DEFAULT_PERCENTILES;
     this.maxAgeSeconds = configuration.maxAgeSeconds;
     this.ageBuckets = configuration.ageBuckets;
     this.pruneAgedBuckets = configuration.pruneAgedBuckets ?? false;
@@ -163,6 +166,12 @@ export class Summary<T extends string = string> extends BaseMetric<T, SummarySer
     this.cells = metricStorage().summary(this.name, this.help, this.labelNames);
     if (this.labelNames.length === 0) this.create({});
     this.register();
+  }
+
+  protected override meta(): MetricMeta | undefined {
+    const defaults = this.percentiles === DEFAULT_PERCENTILES;
+    if (this.aggregator === 'sum' && defaults) return undefined;
+    return { aggregator: this.aggregator, ...(defaults ? {} : { percentiles: this.percentiles }) };
   }
 
   /** Count `value`. */
