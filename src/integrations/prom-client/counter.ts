@@ -49,8 +49,10 @@ export class Counter<T extends string = string> extends BaseMetric<T, CounterSer
   inc(incData: IncreaseDataWithExemplar<T>): void;
   inc(labels?: any, value?: any): void {
     // The most common call, inc(), in the fewest steps.
-    const bare = this.bareSeries;
-    if (labels === undefined && bare !== undefined && bare.live && !this.enableExemplars) return bare.cell.incr(1);
+    if (labels === undefined) {
+      const bare = this.bareSeries;
+      if (bare !== undefined && bare.live && !this.enableExemplars) return bare.cell.incr(1);
+    }
     if (this.enableExemplars) return this.incWithExemplar(labels);
     this.incBy(labels, value);
   }
@@ -101,8 +103,7 @@ export class Counter<T extends string = string> extends BaseMetric<T, CounterSer
   labels(...values: string[]): Counter.Internal;
   labels(labels: LabelValues<T>): Counter.Internal;
   labels(...args: any[]): Counter.Internal {
-    const labels = getLabels(this.labelNames, args) || {};
-    return new CounterChild(this, labels);
+    return this.childOf(args, (labels) => new CounterChild(this, labels || {}));
   }
 
   /** Remove one label set. */

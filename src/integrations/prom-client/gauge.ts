@@ -95,10 +95,9 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
 
   /** Start a timer: the function returned sets the gauge to the seconds elapsed, and returns them. */
   startTimer(labels?: LabelValues<T>): (labels?: LabelValues<T>) => number {
-    const start = process.hrtime();
+    const start = performance.now();
     return (endLabels) => {
-      const delta = process.hrtime(start);
-      const value = delta[0] + delta[1] / 1e9;
+      const value = (performance.now() - start) / 1000;
       this.set(Object.assign({}, labels, endLabels), value);
       return value;
     };
@@ -126,9 +125,10 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
   labels(...values: string[]): Gauge.Internal<T>;
   labels(labels: LabelValues<T>): Gauge.Internal<T>;
   labels(...args: any[]): Gauge.Internal<T> {
-    const labels = getLabels(this.labelNames, args);
-    validateLabel(this.labelNames, labels);
-    return new GaugeChild(this, labels);
+    return this.childOf(args, (labels) => {
+      validateLabel(this.labelNames, labels);
+      return new GaugeChild(this, labels);
+    });
   }
 
   /** Remove one label set. */

@@ -188,10 +188,9 @@ export class Histogram<T extends string = string> extends BaseMetric<T, Histogra
     labels?: LabelValues<T>,
     exemplarLabels?: LabelValues<T>,
   ): (labels?: LabelValues<T>, exemplarLabels?: LabelValues<T>) => number {
-    const start = process.hrtime();
+    const start = performance.now();
     return (endLabels, endExemplarLabels) => {
-      const delta = process.hrtime(start);
-      const value = delta[0] + delta[1] / 1e9;
+      const value = (performance.now() - start) / 1000;
       const all = Object.assign({}, labels, endLabels);
       if (this.enableExemplars) this.observe({ labels: all, value, exemplarLabels: Object.assign({}, exemplarLabels, endExemplarLabels) });
       else this.observe(all, value);
@@ -203,9 +202,10 @@ export class Histogram<T extends string = string> extends BaseMetric<T, Histogra
   labels(...values: string[]): Histogram.Internal<T>;
   labels(labels: LabelValues<T>): Histogram.Internal<T>;
   labels(...args: any[]): Histogram.Internal<T> {
-    const labels = getLabels(this.labelNames, args);
-    validateLabel(this.labelNames, labels);
-    return new HistogramChild(this, labels);
+    return this.childOf(args, (labels) => {
+      validateLabel(this.labelNames, labels);
+      return new HistogramChild(this, labels);
+    });
   }
 
   /** Remove one label set. */

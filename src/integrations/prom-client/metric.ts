@@ -14,7 +14,7 @@ import { globalRegistry, labelBlock, Registry } from './registry.js';
 import type { MetricMeta, MetricStorage } from './storage.js';
 import { fileStorage } from './storage-file.js';
 import type { Aggregator, CollectFunction, MetricConfiguration } from './types.js';
-import { isObject, validateLabel, valueString, validateLabelName, validateMetricName } from './validation.js';
+import { getLabels, isObject, validateLabel, valueString, validateLabelName, validateMetricName } from './validation.js';
 
 /** One label set of a metric. */
 export interface Series {
@@ -65,6 +65,8 @@ export abstract class BaseMetric<T extends string, S extends Series> {
   protected order = new Set<S>();
   /** Trie root (a Map per level); the series itself when there are no label names. */
   private root: any;
+  /** Children made by positional `labels(...)`, by their values: a hit allocates no child. */
+  private children = new Map<unknown, any>();
   /** The series of the empty label set, kept for calls without labels. */
   protected bareSeries: S | undefined = undefined;
 
@@ -140,6 +142,21 @@ export abstract class BaseMetric<T extends string, S extends Series> {
     return node;
   }
 
+  /** `labels(...args)`'s child: kept per positional values (it finds its series again after a remove or reset). */
+  protected childOf<C>(args: unknown[], make: (labels: any) => C): C {
+    const n = this.labelNames.length;
+    if (n === 0 || args.length !== n || typeof args[0] === 'object') return make(getLabels(this.labelNames, args));
+    let node = this.children;
+    for (let i = 0; i < n - 1; i++) {
+      let next = node.get(args[i]);
+      if (next === undefined) node.set(args[i], (next = new Map()));
+      node = next;
+    }
+    let c = node.get(args[n - 1]);
+    if (c === undefined) node.set(args[n - 1], (c = make(getLabels(this.labelNames, args))));
+    return c;
+  }
+
   /** The series of the empty label set (calls without labels), or undefined if it is not there. */
   protected bare(): S | undefined {
     const s = this.bareSeries;
@@ -175,6 +192,7 @@ export abstract class BaseMetric<T extends string, S extends Series> {
   protected drop(s: S): void {
     if (!s.live) return;
     s.live = false;
+    this.children = new Map();
     this.order.delete(s);
     this.dropCell(s);
     if (this.sortedLabelNames.length === 0) {
@@ -197,6 +215,7 @@ export abstract class BaseMetric<T extends string, S extends Series> {
     }
     this.order = new Set();
     this.root = this.sortedLabelNames.length === 0 ? undefined : new Map();
+    this.children = new Map();
   }
 
   /** Label values in the order of `labelNames`, as strings ('' for a label left out). */

@@ -226,10 +226,9 @@ export class Summary<T extends string = string> extends BaseMetric<T, SummarySer
 
   /** Start a timer: the function returned observes the seconds elapsed, and returns them. */
   startTimer(labels?: LabelValues<T>): (labels?: LabelValues<T>) => number {
-    const start = process.hrtime();
+    const start = performance.now();
     return (endLabels) => {
-      const delta = process.hrtime(start);
-      const value = delta[0] + delta[1] / 1e9;
+      const value = (performance.now() - start) / 1000;
       this.observe(Object.assign({}, labels, endLabels), value);
       return value;
     };
