@@ -9,6 +9,10 @@ import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import * as mine from '../src/integrations/prom-client/index.js';
 import { badInput, collectCallbacks, everyKind, manySeries, openMetrics } from './helpers/prom-programs.js';
+import { tempStatsDir } from './helpers/proc.js';
+
+// The drop-in publishes its metrics in a file: this test's own directory, not the user's.
+process.env.MMSTATS_PATH = tempStatsDir();
 
 const theirs = createRequire(import.meta.url)('prom-client');
 

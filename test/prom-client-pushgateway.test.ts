@@ -10,6 +10,10 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import * as mine from '../src/integrations/prom-client/index.js';
 import { systemProgram } from './helpers/serve.js';
+import { tempStatsDir } from './helpers/proc.js';
+
+// The drop-in publishes its metrics in a file: this test's own directory, not the user's.
+process.env.MMSTATS_PATH = tempStatsDir();
 
 const theirs = createRequire(import.meta.url)('prom-client');
 const binary = systemProgram('prometheus-pushgateway');

@@ -6,6 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as mine from '../src/integrations/prom-client/index.js';
+import { tempStatsDir } from './helpers/proc.js';
+
+// The drop-in publishes its metrics in a file: this test's own directory, not the user's.
+process.env.MMSTATS_PATH = tempStatsDir();
 
 /** A seeded generator (mulberry32): the same values on every run. */
 function rng(seed: number): () => number {
