@@ -53,6 +53,8 @@ class FamilyCells<C> implements CellFamily<C> {
   ) {}
   child(values: readonly string[]): C {
     try {
+      // At most 16 label values (the family refuses more names).
+      // eslint-disable-next-line no-restricted-syntax
       return this.family.with(...values) as C;
     } catch (e) {
       warn((e as Error).message);
@@ -61,6 +63,7 @@ class FamilyCells<C> implements CellFamily<C> {
   }
   remove(values: readonly string[]): void {
     try {
+      // eslint-disable-next-line no-restricted-syntax -- at most 16 label values
       this.family.remove(...values);
     } catch {
       // a label set the file refused was never in it
