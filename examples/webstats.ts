@@ -1,15 +1,17 @@
 /**
  * The original mmstats README's WebStats example, working in Node: a web server
- * whose responses are counted by status class (`web.stats.status.2XX` ...) and
+ * whose responses are counted by status code and timed
+ * (`web.stats.server.request.duration{http_response_status_code="200",...}`) and
  * whose last hit is timestamped (`web.stats.timers.last_hit`), in a stats file
  * that any reader can watch while the server runs.
  *
  *   node dist/examples/webstats.js [PORT]     # default: a free port on 127.0.0.1
  *   mmstats slurp                             # in another terminal: the live values
  *
- * The original declared the four status counters by hand and bumped them after
- * each request; here `instrumentHttpServer` does it in one call (and adds method
- * counts, durations, in-flight and abandoned requests) under the same labels.
+ * The original declared four status-class counters by hand and bumped them after
+ * each request; here `instrumentHttpServer` does it in one call, as labelled
+ * families: durations by method, status code and route, and requests received,
+ * in flight and abandoned by method (`sum by (http_response_status_code)` in PromQL).
  * Ctrl-C (or SIGTERM) stops the server and removes its stats file.
  */
 import http from 'node:http';
@@ -42,7 +44,7 @@ const server = http.createServer((req, res) => {
   }
 });
 
-// web.stats.status.2XX ... 5XX, web.stats.requests.GET ..., web.stats.duration, ...
+// web.stats.server.request.duration{http_request_method,http_response_status_code,http_route}, web.stats.server.requests{http_request_method}, ...
 const metrics = instrumentHttpServer(server, { stats: webstats, prefix: 'web.stats.' });
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);

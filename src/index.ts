@@ -46,7 +46,10 @@ export {
   instrumentHttpServer,
   instrumentHttp,
   hasHttpServerChannels,
+  setRoute,
   HTTP_METHODS,
+  HTTP_LABELS,
+  HTTP_DURATION_BUCKETS,
   type HttpMetrics,
   type HttpMetricsOptions,
 } from './integrations/http.js';

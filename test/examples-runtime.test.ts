@@ -58,7 +58,7 @@ function aggregated(snaps: readonly Snapshot[], label: string): any {
   return aggregateFields(snaps).find((f) => f.label === label)?.value;
 }
 
-test('webstats example: the original WebStats labels count real requests by status class', { timeout: 60_000 }, async () => {
+test('webstats example: the original WebStats server counts real requests by method and status code', { timeout: 60_000 }, async () => {
   const dir = tempStatsDir();
   const { p, info } = await start('webstats', ['0'], dir);
   try {
@@ -81,7 +81,11 @@ test('webstats example: the original WebStats labels count real requests by stat
         const r = StatsReader.open(info.stats);
         try {
           const s = r.read();
-          return value(s, 'web.stats.requests') === 7 && value(s, 'web.stats.active') === 0 ? s : undefined;
+          return value(s, 'web.stats.server.requests{http_request_method="GET"}') === 6 &&
+            value(s, 'web.stats.server.active_requests{http_request_method="GET"}') === 0 &&
+            value(s, 'web.stats.server.active_requests{http_request_method="POST"}') === 0
+            ? s
+            : undefined;
         } finally {
           r.close();
         }
@@ -89,15 +93,17 @@ test('webstats example: the original WebStats labels count real requests by stat
       10_000,
       'the requests to be counted',
     ).then((x) => x!);
-    assert.equal(value(s, 'web.stats.status.2XX'), 3);
-    assert.equal(value(s, 'web.stats.status.3XX'), 1);
-    assert.equal(value(s, 'web.stats.status.4XX'), 2);
-    assert.equal(value(s, 'web.stats.status.5XX'), 1);
-    assert.equal(value(s, 'web.stats.requests.GET'), 6);
-    assert.equal(value(s, 'web.stats.requests.POST'), 1);
+    const responses = (method: string, status: number) =>
+      value(s, `web.stats.server.request.duration{http_request_method="${method}",http_response_status_code="${status}",http_route=""}`)
+        ?.count;
+    assert.equal(responses('GET', 200), 2);
+    assert.equal(responses('POST', 200), 1);
+    assert.equal(responses('GET', 301), 1);
+    assert.equal(responses('GET', 404), 2);
+    assert.equal(responses('GET', 500), 1);
+    assert.equal(value(s, 'web.stats.server.requests{http_request_method="POST"}'), 1);
     const last = value(s, 'web.stats.timers.last_hit');
     assert.ok(last >= t0 - 1 && last <= Date.now() / 1000 + 1, `last hit ${last}`);
-    assert.equal(value(s, 'web.stats.duration').count, 7);
   } finally {
     await stop(p);
   }
@@ -139,6 +145,9 @@ test('workers example: two processes of 3 threads each, aggregated per process a
   assert.deepEqual(fs.readdirSync(dir), [], 'every file is removed when the programs end');
 });
 
+/** The cluster's GET requests: a counter family's child, as readers label it. */
+const GETS = 'http.server.requests{http_request_method="GET"}';
+
 test(
   'cluster example: per-process HTTP files and one cluster-wide counter, exact with no message passing',
   { timeout: 120_000 },
@@ -153,8 +162,10 @@ test(
       const snaps = await waitFor(
         () => {
           const { snapshots } = readAll([dir]);
-          const http = snapshots.filter((s) => value(s, 'http.requests') !== undefined);
-          return http.length === 3 && aggregated(http, 'http.active') === 0 && aggregated(http, 'http.requests') === n
+          const http = snapshots.filter((s) => value(s, GETS) !== undefined);
+          return http.length === 3 &&
+            aggregated(http, 'http.server.active_requests{http_request_method="GET"}') === 0 &&
+            aggregated(http, GETS) === n
             ? snapshots
             : undefined;
         },
@@ -171,9 +182,12 @@ test(
       for (const s of snaps.filter((x) => !x.writer.shared)) byPid.set(s.writer.pid, [...(byPid.get(s.writer.pid) ?? []), s]);
       assert.deepEqual([...byPid.keys()].sort(), [info.primary, ...info.workers].sort());
       let total = 0;
-      for (const pid of info.workers) total += aggregated(byPid.get(pid)!, 'http.requests') ?? 0;
+      for (const pid of info.workers) total += aggregated(byPid.get(pid)!, GETS) ?? 0;
       assert.equal(total, n);
-      assert.equal(aggregated(snaps, 'http.status.2XX'), n);
+      assert.equal(
+        aggregated(snaps, 'http.server.request.duration{http_request_method="GET",http_response_status_code="200",http_route=""}').count,
+        n,
+      );
       assert.ok(aggregated(snaps, 'nodejs.process.rss') > 0);
     } finally {
       await stop(p);

@@ -1,6 +1,13 @@
 /**
- * HTTP server metrics with one call: requests by method, responses by status
- * class, durations, requests in flight and requests the client abandoned.
+ * HTTP server metrics with one call, named and labelled as OpenTelemetry's HTTP
+ * semantic conventions say (docs/RUNTIME.md, "HTTP server"):
+ *
+ * - `http.server.request.duration`: a histogram in seconds, labelled
+ *   `http_request_method`, `http_response_status_code` and `http_route`;
+ * - `http.server.requests`: requests received, by `http_request_method`;
+ * - `http.server.active_requests`: requests in flight, by `http_request_method`;
+ * - `http.server.aborted_requests`: requests whose connection closed before the
+ *   response finished, by `http_request_method`.
  *
  * ```ts
  * const server = http.createServer(handler);
@@ -8,12 +15,19 @@
  * // or: instrumentHttp()                                   // every node:http / node:https server
  * ```
  *
+ * The label names are OpenTelemetry's attribute names with dots as underscores (a
+ * label name is an identifier), as OpenTelemetry's own Prometheus exporter writes
+ * them. The route is never the raw URL path: it is what `setRoute(req, '/users/:id')`
+ * gave, else the route pattern Express (`req.baseUrl + req.route.path`) or Fastify
+ * (`request.routeOptions.url`) matched, else the empty string, which Prometheus
+ * treats as no label at all.
+ *
  * How requests are seen: through the `http.server.request.start` and
  * `http.server.response.finish` diagnostics channels, which node:http and
  * node:https publish for every server without wrapping anything; on a Node
  * without those channels, `instrumentHttpServer` falls back to a listener put
  * first on the server's `request` event. A request whose connection closes before
- * its response finished counts as aborted, not under a status class.
+ * its response finished counts as aborted, and is not timed.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -21,12 +35,27 @@ import { now as clockNow } from '../platform/clock.js';
 import { MmstatsError } from '../errors.js';
 import type { Field, FieldSpec } from '../writer/field.js';
 import { field } from '../writer/fields/index.js';
+import type { HistogramField } from '../writer/fields/histogram.js';
 import type { CounterField, GaugeField } from '../writer/fields/scalar.js';
-import type { TimerField } from '../writer/fields/timer.js';
+import type { Family } from '../writer/family.js';
 import { openStats, type Stats } from '../writer/model.js';
 
-/** Methods counted under their own label; any other method counts as `OTHER`. */
-export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+/**
+ * Methods that keep their name in `http_request_method` (RFC 9110's and PATCH, as
+ * OpenTelemetry lists them); any other method is `_OTHER`, so a client cannot make
+ * series up by inventing methods.
+ */
+export const HTTP_METHODS = ['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
+
+/** The label names of the HTTP metrics: OpenTelemetry's attribute names with `_` for `.`. */
+export const HTTP_LABELS = {
+  method: 'http_request_method',
+  status: 'http_response_status_code',
+  route: 'http_route',
+} as const;
+
+/** OpenTelemetry's advisory bucket bounds of `http.server.request.duration`, in seconds. */
+export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] as const;
 
 /** Options of {@link instrumentHttpServer} and {@link instrumentHttp}. */
 export interface HttpMetricsOptions {
@@ -36,8 +65,10 @@ export interface HttpMetricsOptions {
   readonly path?: string;
   /** File name template of the file of its own. */
   readonly filename?: string;
-  /** Prefix of every label (default `http.`). */
+  /** Prefix of every label (default `http.`: `http.server.request.duration` ...). */
   readonly prefix?: string;
+  /** Most label sets of each family (default 2000); past it, updates go to one overflow series. */
+  readonly maxSeries?: number;
   /**
    * How requests are observed: `'channel'` (diagnostics_channel), `'listener'` (a
    * first `request` listener; `instrumentHttpServer` only), or `'auto'` (default:
@@ -58,6 +89,8 @@ export interface HttpMetrics extends Disposable {
 
 const START = 'http.server.request.start';
 const FINISH = 'http.server.response.finish';
+/** Fastify 5 publishes this tracing channel before a route's handler runs, with the matched route. */
+const FASTIFY_HANDLER = 'tracing:fastify.request.handler:start';
 
 /**
  * Whether this Node publishes the HTTP server diagnostics channels (added in
@@ -74,22 +107,81 @@ interface ServerMessage {
   readonly server: Server;
 }
 
-/** Per-request state, on the response under a symbol: no map to clean up. */
+/** Per-request state, on the request and response under symbols: no map to clean up. */
 const STARTED = Symbol('mmstats.http.started');
-type Tracked = ServerResponse & { [STARTED]?: number };
+const METHOD = Symbol('mmstats.http.method');
+const ROUTE = Symbol('mmstats.http.route');
+type Tracked = ServerResponse & { [STARTED]?: number; [METHOD]?: string };
+type Routed = IncomingMessage & { [ROUTE]?: string };
+
+/** What Express 5 leaves on its request: the mount path matched and the route that handled it. */
+interface ExpressRequest {
+  readonly baseUrl?: unknown;
+  readonly route?: { readonly path?: unknown } | null;
+}
+
+/**
+ * Name the route of a request for the HTTP metrics' `http_route` label: the
+ * route's template (`'/users/:id'`), never the path the client sent, which would
+ * make one series per URL. Wins over what Express or Fastify matched; call it any
+ * time before the response finishes.
+ *
+ * ```ts
+ * server.on('request', (req, res) => {
+ *   if (req.url?.startsWith('/users/')) setRoute(req, '/users/:id');
+ * });
+ * ```
+ */
+export function setRoute(req: IncomingMessage, route: string): void {
+  if (typeof route !== 'string') throw new TypeError(`setRoute needs the route template as a string, not ${typeof route}`);
+  (req as Routed)[ROUTE] = route;
+}
+
+/** The route template of a request: set by the application, else by Express's router, else none (''). */
+export function routeOf(req: IncomingMessage): string {
+  const set = (req as Routed)[ROUTE];
+  if (set !== undefined) return set;
+  const route = (req as IncomingMessage & ExpressRequest).route;
+  const path = route?.path;
+  if (typeof path === 'string') {
+    // The mount path of the router that matched (app.use('/api', router)): '' at the top.
+    const base = (req as IncomingMessage & ExpressRequest).baseUrl;
+    return typeof base === 'string' ? base + path : path;
+  }
+  return '';
+}
+
+const KNOWN_METHODS: ReadonlySet<string> = new Set(HTTP_METHODS);
+
+function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : '_OTHER';
+}
+
+/** The one Fastify subscriber, shared by every instrumentation: it names the route on the raw request. */
+let fastifyUsers = 0;
+const onFastifyHandler = (msg: unknown) => {
+  const m = msg as { request?: { raw?: IncomingMessage; routeOptions?: { url?: unknown } }; route?: { url?: unknown } };
+  const raw = m.request?.raw;
+  const url = m.request?.routeOptions?.url ?? m.route?.url;
+  if (raw && typeof url === 'string' && (raw as Routed)[ROUTE] === undefined) (raw as Routed)[ROUTE] = url;
+};
+function watchFastify(): () => void {
+  if (fastifyUsers++ === 0) diagnosticsChannel.subscribe(FASTIFY_HANDLER, onFastifyHandler);
+  return () => {
+    if (--fastifyUsers === 0) diagnosticsChannel.unsubscribe(FASTIFY_HANDLER, onFastifyHandler);
+  };
+}
+
+const [M, S, R] = [HTTP_LABELS.method, HTTP_LABELS.status, HTTP_LABELS.route];
 
 class HttpInstrument implements HttpMetrics {
   readonly stats: Stats;
   readonly via: 'channel' | 'listener';
   private readonly own: boolean;
-  private readonly requests: CounterField;
-  private readonly byMethod = new Map<string, CounterField>();
-  private readonly other: CounterField;
-  private readonly byClass: CounterField[];
-  private readonly otherClass: CounterField;
-  private readonly aborted: CounterField;
-  private readonly active: GaugeField;
-  private readonly duration: TimerField;
+  private readonly duration: Family<HistogramField, readonly [typeof M, typeof S, typeof R]>;
+  private readonly requests: Family<CounterField, readonly [typeof M]>;
+  private readonly active: Family<GaugeField, readonly [typeof M]>;
+  private readonly aborted: Family<CounterField, readonly [typeof M]>;
   private readonly detach: () => void;
   private stopped = false;
 
@@ -115,24 +207,57 @@ class HttpInstrument implements HttpMetrics {
     this.own = options.stats === undefined;
     this.stats = options.stats ?? openStats({ name: 'Http', path: options.path, filename: options.filename });
     const p = options.prefix ?? 'http.';
+    const maxSeries = options.maxSeries;
     const add = <F extends Field>(name: string, make: (label: string) => FieldSpec<F>): F => this.stats.add(name, make(p + name));
-    const counter = (name: string, help: string) => add(name, (label) => field.counter({ label, help, unit: 'requests' }));
     try {
-      this.requests = counter('requests', 'requests received');
-      for (const m of HTTP_METHODS) this.byMethod.set(m, counter(`requests.${m}`, `${m} requests received`));
-      this.other = counter('requests.OTHER', 'requests with any other method');
-      this.byClass = [1, 2, 3, 4, 5].map((c) => counter(`status.${c}XX`, `responses with a ${c}xx status`));
-      this.otherClass = counter('status.other', 'responses with a status from 600 to 999');
-      this.aborted = counter('aborted', 'requests whose connection closed before the response finished');
-      this.active = add('active', (label) => field.gauge({ label, help: 'requests in flight', unit: 'requests' }));
-      this.duration = add('duration', (label) =>
-        field.timer({ label, help: 'time from request received to response finished', precision: 5, lowest: 1e-6, highest: 1e4 }),
+      this.duration = add('server.request.duration', (label) =>
+        field.histogram({
+          label,
+          help: 'duration of HTTP server requests, from request received to response finished',
+          unit: 'seconds',
+          buckets: [...HTTP_DURATION_BUCKETS],
+          labels: [M, S, R],
+          ...(maxSeries === undefined ? {} : { maxSeries }),
+        }),
+      );
+      const byMethod = [M] as const;
+      this.requests = add('server.requests', (label) =>
+        field.counter({
+          label,
+          help: 'HTTP requests received',
+          unit: 'requests',
+          labels: byMethod,
+          ...(maxSeries === undefined ? {} : { maxSeries }),
+        }),
+      );
+      this.active = add('server.active_requests', (label) =>
+        field.gauge({
+          label,
+          help: 'HTTP requests in flight',
+          unit: 'requests',
+          labels: byMethod,
+          ...(maxSeries === undefined ? {} : { maxSeries }),
+        }),
+      );
+      this.aborted = add('server.aborted_requests', (label) =>
+        field.counter({
+          label,
+          help: 'HTTP requests whose connection closed before the response finished',
+          unit: 'requests',
+          labels: byMethod,
+          ...(maxSeries === undefined ? {} : { maxSeries }),
+        }),
       );
     } catch (err) {
       if (this.own) this.stats.remove();
       throw err;
     }
-    this.detach = this.via === 'channel' ? this.subscribe() : this.listen(server!);
+    const unwatch = watchFastify();
+    const detach = this.via === 'channel' ? this.subscribe() : this.listen(server!);
+    this.detach = () => {
+      detach();
+      unwatch();
+    };
   }
 
   private subscribe(): () => void {
@@ -142,7 +267,7 @@ class HttpInstrument implements HttpMetrics {
     };
     const onFinish = (msg: unknown) => {
       const m = msg as ServerMessage;
-      if (this.server === undefined || m.server === this.server) this.finish(m.response);
+      if (this.server === undefined || m.server === this.server) this.finish(m.request, m.response);
     };
     diagnosticsChannel.subscribe(START, onStart);
     diagnosticsChannel.subscribe(FINISH, onFinish);
@@ -155,7 +280,7 @@ class HttpInstrument implements HttpMetrics {
   private listen(server: Server): () => void {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.start(req, res);
-      res.once('finish', () => this.finish(res));
+      res.once('finish', () => this.finish(req, res));
     };
     server.prependListener('request', onRequest);
     return () => server.removeListener('request', onRequest);
@@ -165,29 +290,29 @@ class HttpInstrument implements HttpMetrics {
     if (this.stopped || res[STARTED] !== undefined) return;
     // Stats closed under the metrics: stop, never throw into the server.
     if (this.requests.closed) return this.stop();
+    const method = methodLabel(req.method);
     res[STARTED] = clockNow();
-    this.requests.incr();
-    (this.byMethod.get(req.method ?? '') ?? this.other).incr();
-    this.active.incr();
+    res[METHOD] = method;
+    this.requests.with(method).incr();
+    this.active.with(method).incr();
     res.once('close', () => {
       // 'finish' comes before 'close' when the response completed.
       if (res[STARTED] === undefined || this.stopped) return;
       if (this.requests.closed) return this.stop();
       res[STARTED] = undefined;
-      this.active.decr();
-      this.aborted.incr();
+      this.active.with(method).decr();
+      this.aborted.with(method).incr();
     });
   }
 
-  private finish(res: Tracked): void {
+  private finish(req: IncomingMessage, res: Tracked): void {
     const t0 = res[STARTED];
     if (t0 === undefined || this.stopped) return;
     if (this.requests.closed) return this.stop();
     res[STARTED] = undefined;
-    this.active.decr();
-    const c = Math.floor(res.statusCode / 100);
-    (c >= 1 && c <= 5 ? this.byClass[c - 1]! : this.otherClass).incr();
-    this.duration.record((clockNow() - t0) / 1000);
+    const method = res[METHOD]!;
+    this.active.with(method).decr();
+    this.duration.with(method, res.statusCode, routeOf(req)).record((clockNow() - t0) / 1000);
   }
 
   stop(): void {
@@ -203,10 +328,11 @@ class HttpInstrument implements HttpMetrics {
 }
 
 /**
- * Count and time the requests of one node:http or node:https server. Labels
- * (prefix `http.` by default): `requests`, `requests.GET` ... `requests.OTHER`,
- * `status.1XX` ... `status.5XX`, `status.other`, `aborted`, `active`, `duration` (a timer in
- * seconds). See docs/RUNTIME.md.
+ * Count and time the requests of one node:http or node:https server (Express
+ * and Fastify apps included): `http.server.request.duration` by method, status
+ * code and route, and `http.server.requests`, `http.server.active_requests` and
+ * `http.server.aborted_requests` by method (prefix `http.` by default). See
+ * docs/RUNTIME.md.
  *
  * ```ts
  * const server = http.createServer(app);
@@ -224,7 +350,7 @@ export function instrumentHttpServer(server: Server, options: HttpMetricsOptions
 /**
  * Count and time the requests of every node:http and node:https server in this
  * process (through diagnostics_channel: servers created before or after the call
- * alike). Same labels as {@link instrumentHttpServer}.
+ * alike). Same families as {@link instrumentHttpServer}.
  */
 export function instrumentHttp(options: Omit<HttpMetricsOptions, 'via'> = {}): HttpMetrics {
   return new HttpInstrument(undefined, { ...options, via: 'channel' });
