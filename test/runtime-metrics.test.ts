@@ -70,7 +70,7 @@ test('runtime metrics publish event loop, heap, GC, CPU and memory figures that 
       () => {
         const s = snap(file);
         const delay = val(s, 'nodejs.eventloop.delay') as HistogramValue;
-        const major = val(s, 'nodejs.gc.major') as HistogramValue;
+        const major = val(s, 'nodejs.gc.duration{kind="major"}') as HistogramValue;
         // The CPU figures are sampled every 50 ms: wait for a sample taken after the loop.
         return delay.max >= 0.2 && major.count >= 2 && val(s, 'nodejs.process.cpu.total') >= 0.3 ? s : undefined;
       },
@@ -82,21 +82,43 @@ test('runtime metrics publish event loop, heap, GC, CPU and memory figures that 
     assert.ok(val(s, 'nodejs.eventloop.delay.max') >= 0.2 || (val(s, 'nodejs.eventloop.delay') as HistogramValue).max >= 0.2);
     assert.equal(f('nodejs.eventloop.delay').kind, 'histogram');
     assert.equal(f('nodejs.eventloop.delay').unit, 'seconds');
-    const major = val(s, 'nodejs.gc.major') as HistogramValue;
+    const major = val(s, 'nodejs.gc.duration{kind="major"}') as HistogramValue;
     assert.ok(major.sum > 0 && major.sum < 10, `total major GC pause ${major.sum} s`);
     const util = val(s, 'nodejs.eventloop.utilization');
     assert.ok(util >= 0 && util <= 1, `utilisation ${util}`);
     assert.ok(val(s, 'nodejs.heap.used') > 1e6);
     assert.ok(val(s, 'nodejs.heap.total') >= val(s, 'nodejs.heap.used'));
     assert.ok(val(s, 'nodejs.heap.limit') > val(s, 'nodejs.heap.total'));
-    assert.ok(val(s, 'nodejs.heap.space.old.used') > 0);
+    assert.ok(val(s, 'nodejs.heap.space.used{space="old"}') > 0);
     assert.ok(val(s, 'nodejs.process.rss') > val(s, 'nodejs.heap.used'));
     assert.equal(f('nodejs.process.cpu.total').kind, 'counter');
     assert.ok(val(s, 'nodejs.process.cpu.total') >= 0.3, 'the 300 ms busy loop is CPU time');
     assert.ok(
       Math.abs(val(s, 'nodejs.process.cpu.total') - val(s, 'nodejs.process.cpu.user') - val(s, 'nodejs.process.cpu.system')) < 1e-6,
     );
-    assert.ok(val(s, 'nodejs.active.resources') >= 1, 'stdin is an active resource of the writer');
+    // Heap spaces, GC kinds and resource types are labels of one family each.
+    const of = (family: string) => s.fields.filter((x) => x.family === family && x.labels !== undefined);
+    const spaces = of('nodejs.heap.space.used').map((x) => x.labels!.space);
+    for (const space of ['old', 'new', 'code', 'large_object']) assert.ok(spaces.includes(space), `space ${space} in ${spaces}`);
+    assert.deepEqual(
+      of('nodejs.heap.space.size')
+        .map((x) => x.labels!.space)
+        .sort(),
+      [...spaces].sort(),
+    );
+    assert.ok(of('nodejs.heap.space.size').every((x) => x.unit === 'bytes'));
+    assert.deepEqual(
+      of('nodejs.gc.duration')
+        .map((x) => x.labels!.kind)
+        .sort(),
+      ['incremental', 'major', 'minor', 'weakcb'],
+    );
+    const resources = of('nodejs.active.resources');
+    assert.ok(
+      resources.some((x) => x.labels!.type === 'PipeWrap' && (x.value as number) >= 1),
+      `stdin is an active resource of the writer: ${resources.map((x) => x.label)}`,
+    );
+    assert.equal(has(s, 'nodejs.heap.space.old.used'), false, 'no field per space any more');
     const started = val(s, 'nodejs.process.start_time');
     assert.ok(Math.abs(started - Date.now() / 1000) < 120, `start time ${started}`);
     if (process.platform === 'linux') {
@@ -129,7 +151,11 @@ test('stop() disconnects the GC observer and clears the interval: nothing update
   try {
     const file: string = await w.ready;
     await w.call('gc');
-    await waitFor(() => (val(snap(file), 'a.gc.major') as HistogramValue).count >= 2, 20_000, 'a. to count the first collections');
+    await waitFor(
+      () => (val(snap(file), 'a.gc.duration{kind="major"}') as HistogramValue).count >= 2,
+      20_000,
+      'a. to count the first collections',
+    );
     await w.call('stopA');
     const before = snap(file);
     await w.call('churn');
@@ -137,7 +163,8 @@ test('stop() disconnects the GC observer and clears the interval: nothing update
       () => {
         const s = snap(file);
         return (
-          (val(s, 'b.gc.major') as HistogramValue).count >= (val(before, 'b.gc.major') as HistogramValue).count + 3 &&
+          (val(s, 'b.gc.duration{kind="major"}') as HistogramValue).count >=
+            (val(before, 'b.gc.duration{kind="major"}') as HistogramValue).count + 3 &&
           val(s, 'b.heap.used') > val(before, 'b.heap.used') + 20e6
         );
       },
@@ -145,7 +172,13 @@ test('stop() disconnects the GC observer and clears the interval: nothing update
       'the running metrics to see the collections and the allocation',
     );
     const after = snap(file);
-    for (const label of ['a.gc.major', 'a.heap.used', 'a.heap.space.old.used', 'a.process.cpu.total', 'a.eventloop.delay']) {
+    for (const label of [
+      'a.gc.duration{kind="major"}',
+      'a.heap.used',
+      'a.heap.space.used{space="old"}',
+      'a.process.cpu.total',
+      'a.eventloop.delay',
+    ]) {
       assert.deepEqual(val(after, label), val(before, label), `${label} did not change after stop()`);
     }
   } finally {

@@ -311,8 +311,8 @@ class HttpInstrument implements HttpMetrics {
     if (this.requests.closed) return this.stop();
     res[STARTED] = undefined;
     const method = res[METHOD]!;
-    this.active.with(method).decr();
     this.duration.with(method, res.statusCode, routeOf(req)).record((clockNow() - t0) / 1000);
+    this.active.with(method).decr();
   }
 
   stop(): void {

@@ -13,7 +13,9 @@
  * started the metrics (a worker thread has its own V8 heap and its own loop), and
  * are published in that thread's file; process-wide figures (CPU, RSS, file
  * descriptors) are published by the main thread only, so that adding up the files
- * of a process never counts them twice. docs/RUNTIME.md lists every label.
+ * of a process never counts them twice. Heap spaces, GC kinds and active resource
+ * types are labels of one family each (`{space}`, `{kind}`, `{type}`), not fields
+ * of their own. docs/RUNTIME.md lists every label.
  */
 import fs from 'node:fs';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver, type ELDHistogram } from 'node:perf_hooks';
@@ -23,6 +25,7 @@ import { MmstatsError } from '../errors.js';
 import * as native from '../native/index.js';
 import type { Field, FieldSpec } from '../writer/field.js';
 import { field } from '../writer/fields/index.js';
+import type { Family } from '../writer/family.js';
 import type { HistogramField } from '../writer/fields/histogram.js';
 import type { CounterField, GaugeField } from '../writer/fields/scalar.js';
 import { openStats, type Stats } from '../writer/model.js';
@@ -63,7 +66,7 @@ export interface RuntimeMetrics extends Disposable {
   stop(): void;
 }
 
-/** GC kinds as `PerformanceEntry.detail.kind` reports them, named as in the labels. */
+/** GC kinds as `PerformanceEntry.detail.kind` reports them, named as in the `kind` label. */
 const GC_KINDS: ReadonlyMap<number, string> = new Map([
   [perfConstants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
   [perfConstants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
@@ -84,9 +87,9 @@ const EXTRA_PERCENTILES = [10, 20, 30, 40];
 
 const NS = 1e-9;
 
-/** Names of V8 heap spaces, made label-safe. */
+/** The `space` label of a V8 heap space: its name without the `_space` suffix (`old`, `new`, `code` ...). */
 function spaceName(name: string): string {
-  return name.replace(/_space$/, '').replace(/[^A-Za-z0-9_]/g, '_');
+  return name.replace(/_space$/, '');
 }
 
 /**
@@ -141,9 +144,10 @@ class Runtime implements RuntimeMetrics {
   private readonly lag: GaugeField;
   private readonly utilization: GaugeField;
   private readonly heap: Record<'used' | 'total' | 'limit' | 'external' | 'arrayBuffers' | 'malloced', GaugeField>;
+  private readonly spaceFamilies: Record<'size' | 'used' | 'available', Family<GaugeField, readonly ['space']>>;
   private readonly spaces = new Map<string, { size: GaugeField; used: GaugeField; available: GaugeField }>();
   private readonly gcPauses = new Map<number, HistogramField>();
-  private readonly resources: GaugeField;
+  private readonly resources: Family<GaugeField, readonly ['type']>;
   private readonly resourceTypes = new Map<string, GaugeField>();
   // Per process (main thread by default).
   private readonly proc:
@@ -204,18 +208,28 @@ class Runtime implements RuntimeMetrics {
         arrayBuffers: g('heap.array_buffers', `memory of ArrayBuffers and SharedArrayBuffers${t}`, 'bytes'),
         malloced: g('heap.malloced', `memory V8 allocated with malloc${t}`, 'bytes'),
       };
+      const bySpace = (part: string, help: string) =>
+        this.add(`heap.space.${part}`, (label) => field.gauge({ label, help: help + t, unit: 'bytes', labels: ['space'] }));
+      this.spaceFamilies = {
+        size: bySpace('size', 'size of each V8 heap space'),
+        used: bySpace('used', 'bytes in use in each V8 heap space'),
+        available: bySpace('available', 'bytes available in each V8 heap space'),
+      };
       for (const s of v8.getHeapSpaceStatistics()) this.space(s.space_name);
       if (options.gc ?? true) {
-        for (const [kind, name] of GC_KINDS) {
-          this.gcPauses.set(
-            kind,
-            this.add(`gc.${name}`, (label) =>
-              field.histogram({ ...GC_HISTOGRAM, label, unit: 'seconds', help: `${name} garbage collection pauses${t}` }),
-            ),
-          );
-        }
+        const gc = this.add('gc.duration', (label) =>
+          field.histogram({ ...GC_HISTOGRAM, label, unit: 'seconds', help: `garbage collection pauses by kind${t}`, labels: ['kind'] }),
+        );
+        for (const [kind, name] of GC_KINDS) this.gcPauses.set(kind, gc.with(name));
       }
-      this.resources = g('active.resources', `resources keeping the event loop alive (process.getActiveResourcesInfo)${t}`, 'resources');
+      this.resources = this.add('active.resources', (label) =>
+        field.gauge({
+          label,
+          help: `resources keeping the event loop alive, by type (process.getActiveResourcesInfo)${t}`,
+          unit: 'resources',
+          labels: ['type'],
+        }),
+      );
       if (options.processMetrics ?? isMainThread) {
         const pt = ' (the whole process)';
         const c = (name: string, help: string) => this.add(name, (label) => field.counter({ label, help: help + pt, unit: 'seconds' }));
@@ -274,14 +288,8 @@ class Runtime implements RuntimeMetrics {
     let s = this.spaces.get(raw);
     if (!s) {
       const name = spaceName(raw);
-      const t = ' (this thread)';
-      const g = (part: string, help: string) =>
-        this.add(`heap.space.${name}.${part}`, (label) => field.gauge({ label, help: help + t, unit: 'bytes' }));
-      s = {
-        size: g('size', `size of V8 heap space ${raw}`),
-        used: g('used', `bytes in use in V8 heap space ${raw}`),
-        available: g('available', `bytes available in V8 heap space ${raw}`),
-      };
+      const f = this.spaceFamilies;
+      s = { size: f.size.with(name), used: f.used.with(name), available: f.available.with(name) };
       this.spaces.set(raw, s);
     }
     return s;
@@ -392,20 +400,16 @@ class Runtime implements RuntimeMetrics {
 
   private refreshResources(): void {
     const counts = new Map<string, number>();
-    const all = process.getActiveResourcesInfo();
-    for (const type of all) counts.set(type, (counts.get(type) ?? 0) + 1);
-    this.resources.set(all.length);
+    for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
     for (const [type, n] of counts) {
       let f = this.resourceTypes.get(type);
       if (!f) {
-        f = this.add(`active.resources.${type.replace(/[^A-Za-z0-9_]/g, '_')}`, (label) =>
-          field.gauge({ label, help: `active resources of type ${type} (this thread)`, unit: 'resources' }),
-        );
+        f = this.resources.with(type);
         this.resourceTypes.set(type, f);
       }
       f.set(n);
     }
-    // A type no longer seen has none left.
+    // A type no longer seen has none left: its series stays, at 0, so a graph does not break off.
     for (const [type, f] of this.resourceTypes) if (!counts.has(type)) f.set(0);
   }
 
@@ -430,9 +434,9 @@ class Runtime implements RuntimeMetrics {
 
 /**
  * Start publishing Node runtime metrics: event-loop delay (a histogram and
- * last-interval percentiles), event-loop utilisation, V8 heap and heap spaces, GC
- * pauses by kind, active resources, and (main thread) CPU, RSS and file
- * descriptors. See docs/RUNTIME.md for every label and unit.
+ * last-interval percentiles), event-loop utilisation, V8 heap and heap spaces
+ * (`{space}`), GC pauses (`{kind}`), active resources (`{type}`), and (main
+ * thread) CPU, RSS and file descriptors. See docs/RUNTIME.md for every label and unit.
  *
  * ```ts
  * const rt = startRuntimeMetrics({ intervalMs: 5000 });
