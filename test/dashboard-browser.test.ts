@@ -40,6 +40,10 @@ const evil = stats.add('unused', field.gauge({ label: ${JSON.stringify(EVIL_LABE
 evil.set(7);
 // The page's own order of sections: these fields first, then HTTP, then the runtime's.
 const httpMetrics = mmstats.instrumentHttp({ stats });
+// A real request, so the HTTP families have a series each.
+const { createServer } = await import('node:http');
+const server = createServer((req, res) => res.end('ok')).listen(0, '127.0.0.1', () =>
+  fetch('http://127.0.0.1:' + server.address().port + '/').then((r) => r.text()).then(() => server.close()));
 const runtime = mmstats.startRuntimeMetrics({ stats });
 // Many charts in a section of their own (a second file of this process).
 const bulk = openStats({ name: 'Bulk', path: env.STATS_DIR });
