@@ -90,8 +90,6 @@ test('the demo serves its dashboard, counts grow in all three threads, and Ctrl-
       'nodejs.process.cpu.total',
       'nodejs.heap.used',
       'nodejs.eventloop.delay',
-      'web.requests',
-      'web.duration',
     ]) {
       assert.ok(first.has(label), `the demo publishes ${label}`);
     }
@@ -107,6 +105,13 @@ test('the demo serves its dashboard, counts grow in all three threads, and Ctrl-
       'the counts to grow',
     );
     assert.ok((later.get('http.latency')!.summary?.count ?? 0) > 0, 'the latency timer has observations');
+    // HTTP instrumentation: its families, a series per method (and status code and route), once requests have finished.
+    for (const family of ['web.server.requests{', 'web.server.request.duration{']) {
+      assert.ok(
+        [...later.keys()].some((l) => l.startsWith(family)),
+        `the demo publishes ${family}...}`,
+      );
+    }
 
     // The dashboard page itself is served.
     const page = await fetch(url);
