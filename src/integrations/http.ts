@@ -207,7 +207,8 @@ class HttpInstrument implements HttpMetrics {
     this.own = options.stats === undefined;
     this.stats = options.stats ?? openStats({ name: 'Http', path: options.path, filename: options.filename });
     const p = options.prefix ?? 'http.';
-    const maxSeries = options.maxSeries;
+    // Passed on only when given, so each family keeps the library's default otherwise.
+    const limit = options.maxSeries === undefined ? {} : { maxSeries: options.maxSeries };
     const add = <F extends Field>(name: string, make: (label: string) => FieldSpec<F>): F => this.stats.add(name, make(p + name));
     try {
       this.duration = add('server.request.duration', (label) =>
@@ -217,7 +218,7 @@ class HttpInstrument implements HttpMetrics {
           unit: 'seconds',
           buckets: [...HTTP_DURATION_BUCKETS],
           labels: [M, S, R],
-          ...(maxSeries === undefined ? {} : { maxSeries }),
+          ...limit,
         }),
       );
       const byMethod = [M] as const;
@@ -227,7 +228,7 @@ class HttpInstrument implements HttpMetrics {
           help: 'HTTP requests received',
           unit: 'requests',
           labels: byMethod,
-          ...(maxSeries === undefined ? {} : { maxSeries }),
+          ...limit,
         }),
       );
       this.active = add('server.active_requests', (label) =>
@@ -236,7 +237,7 @@ class HttpInstrument implements HttpMetrics {
           help: 'HTTP requests in flight',
           unit: 'requests',
           labels: byMethod,
-          ...(maxSeries === undefined ? {} : { maxSeries }),
+          ...limit,
         }),
       );
       this.aborted = add('server.aborted_requests', (label) =>
@@ -245,7 +246,7 @@ class HttpInstrument implements HttpMetrics {
           help: 'HTTP requests whose connection closed before the response finished',
           unit: 'requests',
           labels: byMethod,
-          ...(maxSeries === undefined ? {} : { maxSeries }),
+          ...limit,
         }),
       );
     } catch (err) {

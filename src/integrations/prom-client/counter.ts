@@ -10,7 +10,7 @@ import type {
   MetricObjectWithValues,
   MetricValue,
 } from './types.js';
-import { getLabels, notANumber, validateLabel } from './validation.js';
+import { notANumber } from './validation.js';
 
 export interface CounterConfiguration<T extends string> extends MetricConfiguration<T> {
   collect?: CollectFunction<Counter<T>>;
@@ -104,16 +104,6 @@ export class Counter<T extends string = string> extends BaseMetric<T, CounterSer
   labels(labels: LabelValues<T>): Counter.Internal;
   labels(...args: any[]): Counter.Internal {
     return this.childOf(args, (labels) => new CounterChild(this, labels || {}));
-  }
-
-  /** Remove one label set. */
-  remove(...values: string[]): void;
-  remove(labels: LabelValues<T>): void;
-  remove(...args: any[]): void {
-    const labels = getLabels(this.labelNames, args) || {};
-    validateLabel(this.labelNames, labels);
-    const s = this.find(labels);
-    if (s) this.drop(s);
   }
 
   /** @internal The sample lines, as the registry renders them. */

@@ -63,6 +63,39 @@ function updateByType(gauge: Gauge<string>, data: Record<string, number>, labels
   for (const key in data) gauge.set(Object.assign({ type: key }, labels || {}), data[key]!);
 }
 
+function countStrings(list: string[]): Record<string, number> {
+  const data: Record<string, number> = {};
+  for (const r of list) data[r] = (data[r] ?? 0) + 1;
+  return data;
+}
+
+/**
+ * A `{type}` gauge and its `_total`, as prom-client makes them for active handles,
+ * requests and resources: both read the same list at collect time.
+ */
+function activeByType<T>(
+  c: Config,
+  refresh: Collect[],
+  m: { name: string; help: string; totalHelp: string; list: () => T[]; countByType: (list: T[]) => Record<string, number> },
+): void {
+  const { registers, prefix, labels, labelNames } = common(c);
+  const byType: Gauge<string> = new Gauge({
+    name: prefix + m.name,
+    help: m.help,
+    labelNames: ['type', ...labelNames],
+    registers,
+    collect: (): void => updateByType(byType, m.countByType(m.list()), labels),
+  });
+  const total: Gauge<string> = new Gauge({
+    name: prefix + m.name + '_total',
+    help: m.totalHelp,
+    registers,
+    labelNames,
+    collect: (): void => total.set(labels, m.list().length),
+  });
+  refresh.push(byType.collect as Collect, total.collect as Collect);
+}
+
 let maxFds: number | undefined;
 function readMaxFds(): number | undefined {
   if (maxFds === undefined) {
@@ -258,66 +291,35 @@ const groups: Record<string, (c: Config, refresh: Collect[]) => void> = {
     refresh.push(collect);
   },
   processResources(c, refresh) {
-    const { registers, prefix, labels, labelNames } = common(c);
-    const byType: Gauge<string> = new Gauge({
-      name: prefix + 'nodejs_active_resources',
+    activeByType(c, refresh, {
+      name: 'nodejs_active_resources',
       help: 'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
-      labelNames: ['type', ...labelNames],
-      registers,
-      collect() {
-        const data: Record<string, number> = {};
-        for (const r of process.getActiveResourcesInfo()) data[r] = (data[r] ?? 0) + 1;
-        updateByType(byType, data, labels);
-      },
+      totalHelp: 'Total number of active resources.',
+      list: () => process.getActiveResourcesInfo(),
+      countByType: countStrings,
     });
-    const total: Gauge<string> = new Gauge({
-      name: prefix + 'nodejs_active_resources_total',
-      help: 'Total number of active resources.',
-      registers,
-      labelNames,
-      collect: (): void => total.set(labels, process.getActiveResourcesInfo().length),
-    });
-    refresh.push(byType.collect as Collect, total.collect as Collect);
   },
   processHandles(c, refresh) {
     const p = process as any;
     if (typeof p._getActiveHandles !== 'function') return;
-    const { registers, prefix, labels, labelNames } = common(c);
-    const byType: Gauge<string> = new Gauge({
-      name: prefix + 'nodejs_active_handles',
+    activeByType(c, refresh, {
+      name: 'nodejs_active_handles',
       help: 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
-      labelNames: ['type', ...labelNames],
-      registers,
-      collect: (): void => updateByType(byType, countByConstructor(p._getActiveHandles()), labels),
+      totalHelp: 'Total number of active handles.',
+      list: () => p._getActiveHandles(),
+      countByType: countByConstructor,
     });
-    const total: Gauge<string> = new Gauge({
-      name: prefix + 'nodejs_active_handles_total',
-      help: 'Total number of active handles.',
-      registers,
-      labelNames,
-      collect: (): void => total.set(labels, p._getActiveHandles().length),
-    });
-    refresh.push(byType.collect as Collect, total.collect as Collect);
   },
   processRequests(c, refresh) {
     const p = process as any;
     if (typeof p._getActiveRequests !== 'function') return;
-    const { registers, prefix, labels, labelNames } = common(c);
-    const byType: Gauge<string> = new Gauge({
-      name: prefix + 'nodejs_active_requests',
+    activeByType(c, refresh, {
+      name: 'nodejs_active_requests',
       help: 'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
-      labelNames: ['type', ...labelNames],
-      registers,
-      collect: (): void => updateByType(byType, countByConstructor(p._getActiveRequests()), labels),
+      totalHelp: 'Total number of active requests.',
+      list: () => p._getActiveRequests(),
+      countByType: countByConstructor,
     });
-    const total: Gauge<string> = new Gauge({
-      name: prefix + 'nodejs_active_requests_total',
-      help: 'Total number of active requests.',
-      registers,
-      labelNames,
-      collect: (): void => total.set(labels, p._getActiveRequests().length),
-    });
-    refresh.push(byType.collect as Collect, total.collect as Collect);
   },
   heapSizeAndUsed(c, refresh) {
     const { registers, prefix, labels, labelNames } = common(c);

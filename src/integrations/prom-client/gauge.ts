@@ -2,7 +2,7 @@
 import { BaseMetric, metricStorage, renderNumbers, type Series } from './metric.js';
 import type { CellFamily, NumberCell } from './storage.js';
 import type { CollectFunction, LabelValues, MetricConfiguration, MetricObjectWithValues, MetricValue } from './types.js';
-import { getLabels, isObject, notANumber, validateLabel } from './validation.js';
+import { isObject, notANumber, validateLabel } from './validation.js';
 
 export interface GaugeConfiguration<T extends string> extends MetricConfiguration<T> {
   collect?: CollectFunction<Gauge<T>>;
@@ -129,16 +129,6 @@ export class Gauge<T extends string = string> extends BaseMetric<T, GaugeSeries>
       validateLabel(this.labelNames, labels);
       return new GaugeChild(this, labels);
     });
-  }
-
-  /** Remove one label set. */
-  remove(...values: string[]): void;
-  remove(labels: LabelValues<T>): void;
-  remove(...args: any[]): void {
-    const labels = getLabels(this.labelNames, args);
-    validateLabel(this.labelNames, labels);
-    const s = this.find(labels);
-    if (s) this.drop(s);
   }
 
   /** @internal The sample lines, as the registry renders them. */

@@ -12,7 +12,7 @@ import type {
   ObserveDataWithExemplar,
 } from './types.js';
 import { labelBlock } from './registry.js';
-import { getLabels, notANumber, validateLabel, valueString } from './validation.js';
+import { notANumber, validateLabel, valueString } from './validation.js';
 
 export interface HistogramConfiguration<T extends string> extends MetricConfiguration<T> {
   buckets?: number[];
@@ -206,16 +206,6 @@ export class Histogram<T extends string = string> extends BaseMetric<T, Histogra
       validateLabel(this.labelNames, labels);
       return new HistogramChild(this, labels);
     });
-  }
-
-  /** Remove one label set. */
-  remove(...values: string[]): void;
-  remove(labels: LabelValues<T>): void;
-  remove(...args: any[]): void {
-    const labels = getLabels(this.labelNames, args);
-    validateLabel(this.labelNames, labels);
-    const s = this.find(labels);
-    if (s) this.drop(s);
   }
 
   protected makeSeries(labels: Record<string, any>, keys: unknown[]): HistogramSeries {

@@ -13,7 +13,7 @@
 import { globalRegistry, labelBlock, Registry } from './registry.js';
 import type { MetricMeta, MetricStorage } from './storage.js';
 import { fileStorage } from './storage-file.js';
-import type { Aggregator, CollectFunction, MetricConfiguration } from './types.js';
+import type { Aggregator, CollectFunction, LabelValues, MetricConfiguration } from './types.js';
 import { getLabels, isObject, validateLabel, valueString, validateLabelName, validateMetricName } from './validation.js';
 
 /** One label set of a metric. */
@@ -155,6 +155,17 @@ export abstract class BaseMetric<T extends string, S extends Series> {
     let c = node.get(args[n - 1]);
     if (c === undefined) node.set(args[n - 1], (c = make(getLabels(this.labelNames, args))));
     return c;
+  }
+
+  /** Remove one label set. */
+  remove(...values: string[]): void;
+  remove(labels: LabelValues<T>): void;
+  remove(...args: any[]): void {
+    // prom-client's Counter alone reads `remove(null)` as the empty label set.
+    const labels = getLabels(this.labelNames, args) ?? (this.type === 'counter' ? {} : args[0]);
+    validateLabel(this.labelNames, labels);
+    const s = this.find(labels);
+    if (s) this.drop(s);
   }
 
   /** The series of the empty label set (calls without labels), or undefined if it is not there. */

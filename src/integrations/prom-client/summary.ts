@@ -246,16 +246,6 @@ export class Summary<T extends string = string> extends BaseMetric<T, SummarySer
     };
   }
 
-  /** Remove one label set. */
-  remove(...values: string[]): void;
-  remove(labels: LabelValues<T>): void;
-  remove(...args: any[]): void {
-    const labels = getLabels(this.labelNames, args);
-    validateLabel(this.labelNames, labels);
-    const s = this.find(labels);
-    if (s) this.drop(s);
-  }
-
   protected makeSeries(labels: Record<string, any>, keys: unknown[]): SummarySeries {
     const values = this.valuesOf(labels);
     const n = this.maxAgeSeconds && this.ageBuckets ? this.ageBuckets : 1;
