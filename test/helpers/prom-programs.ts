@@ -251,6 +251,7 @@ export async function badInput(client: Client): Promise<string[]> {
     errorOf(() => c.labels({ zzz: 1 }).inc()),
     errorOf(() => c.remove('x')),
     errorOf(() => c.remove({ q: 1 })),
+    errorOf(() => c.remove(null as any)),
   );
   const g = new client.Gauge({ name: 'g', help: 'h', labelNames: ['a'], registers: [reg] });
   out.push(
@@ -262,6 +263,8 @@ export async function badInput(client: Client): Promise<string[]> {
     errorOf(() => g.dec({ a: 'x' }, 'z')),
     errorOf(() => g.labels('x', 'y')),
     errorOf(() => g.labels({ b: 1 })),
+    errorOf(() => g.remove(null as any)),
+    errorOf(() => g.remove('x', 'y')),
   );
   const h = new client.Histogram({ name: 'h', help: 'h', labelNames: ['a'], registers: [reg] });
   out.push(
@@ -271,6 +274,7 @@ export async function badInput(client: Client): Promise<string[]> {
     errorOf(() => h.observe({ b: 'x' }, 1)),
     errorOf(() => h.labels('x').observe('1')),
     errorOf(() => h.labels({ b: 1 })),
+    errorOf(() => h.remove({ b: 1 })),
   );
   const s = new client.Summary({ name: 's', help: 'h', labelNames: ['a'], registers: [reg] });
   out.push(
@@ -278,6 +282,7 @@ export async function badInput(client: Client): Promise<string[]> {
     errorOf(() => s.observe({ a: 'x' }, -Infinity)),
     errorOf(() => s.observe({ b: 'x' }, 1)),
     errorOf(() => s.labels('x', 'y')),
+    errorOf(() => s.remove('x', 'y')),
   );
   out.push(await reg.metrics());
   out.push(await asyncErrorOf(() => new client.Pushgateway('http://127.0.0.1:1').pushAdd({})));
