@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { table, sink } from './harness.js';
 import { runHotPath } from './hot-path.js';
-import { scrapeRun } from './scrape-cost.js';
+import { scrapeHeadline } from './scrape-cost.js';
 import { familiesScrape } from './families-scrape.js';
 import { startWriters, timeLibrarySnapshot, timeModelOpen, timeOpenReaders, timeServeMetrics, timeSlurpJson } from './readers.js';
 
@@ -19,7 +19,10 @@ const { values: args } = parseArgs({
     smoke: { type: 'boolean', default: false },
     json: { type: 'string' },
     'reader-files': { type: 'string' },
-    /** Sections to run, comma-separated: hot, readers, scrape (default all). */
+    /** The scrape section's numbers of series (default 1000,10000) and fixed request rate (default: calibrated). */
+    'scrape-series': { type: 'string' },
+    'scrape-rate': { type: 'string' },
+    /** Sections to run, comma-separated: hot, readers, scrape, families (default all). */
     only: { type: 'string' },
   },
 });
@@ -174,79 +177,15 @@ async function main(): Promise<void> {
   }
 
   if (sections.has('scrape')) {
-    // The cost of being watched: service throughput and event-loop delay p99 with and
-    // without scraping. Each configuration runs `repeats` times, interleaved, because
-    // throughput drifts over minutes on a shared machine; the table shows medians.
-    const scrapeMs = smoke ? 1000 : 10_000;
-    const repeats = smoke ? 1 : 3;
-    // Saturating load (16 connections, as many requests as get answered), then a fixed
-    // rate that leaves the two cores some idle time, as a service usually has.
-    const rate = smoke ? 500 : 5000;
-    const configs = [
-      { mode: 'prom', scraped: false, serveArgs: [], rate: 0, name: 'prom-client (in-process /metrics)' },
-      { mode: 'prom', scraped: true, serveArgs: [], rate: 0, name: 'prom-client (in-process /metrics)' },
-      { mode: 'mmstats', scraped: false, serveArgs: [], rate: 0, name: 'mmstats (mmstats serve, other process)' },
-      { mode: 'mmstats', scraped: true, serveArgs: [], rate: 0, name: 'mmstats (mmstats serve, other process)' },
-      { mode: 'mmstats', scraped: true, serveArgs: ['--nice', '19'], rate: 0, name: 'mmstats (mmstats serve --nice 19)' },
-      { mode: 'prom', scraped: false, serveArgs: [], rate, name: 'prom-client (in-process /metrics)' },
-      { mode: 'prom', scraped: true, serveArgs: [], rate, name: 'prom-client (in-process /metrics)' },
-      { mode: 'mmstats', scraped: false, serveArgs: [], rate, name: 'mmstats (mmstats serve, other process)' },
-      { mode: 'mmstats', scraped: true, serveArgs: [], rate, name: 'mmstats (mmstats serve, other process)' },
-    ] as const;
-    const runs = configs.map(() => [] as Awaited<ReturnType<typeof scrapeRun>>[]);
-    const failures: string[] = [];
-    for (let k = 0; k < repeats; k++) {
-      for (const [i, c] of configs.entries()) {
-        try {
-          runs[i]!.push(await scrapeRun(c.mode, c.scraped, scrapeMs, c.serveArgs, c.rate));
-        } catch (err) {
-          failures.push(`${c.name}: ${(err as Error).message}`);
-        }
-      }
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-    const scrapeRows = [
-      [
-        'service instrumented with',
-        'load',
-        'scraped 10/s',
-        'requests/s',
-        'event-loop p99 ms',
-        'service CPU us/request',
-        'scrapes',
-        'reader CPU ms/scrape',
-        'runs',
-      ],
-    ];
-    const scrape = configs.map((c, i) => {
-      const r = runs[i]!;
-      const row = {
-        name: c.name,
-        scraped: c.scraped,
-        load: c.rate > 0 ? `${c.rate}/s` : '16 connections',
-        rps: median(r.map((x) => x.rps)),
-        p99ms: median(r.map((x) => x.p99ms)),
-        serviceCpuUsPerRequest: median(r.map((x) => x.serviceCpuUsPerRequest)),
-        scrapes: median(r.map((x) => x.scrapes)),
-        readerCpuMs: c.mode === 'mmstats' && c.scraped ? median(r.map((x) => x.readerCpuMs ?? NaN)) : undefined,
-        runs: r,
-      };
-      scrapeRows.push([
-        c.name,
-        row.load,
-        c.scraped ? 'yes' : 'no',
-        String(row.rps),
-        row.p99ms.toFixed(2),
-        row.serviceCpuUsPerRequest.toFixed(1),
-        String(row.scrapes),
-        row.readerCpuMs === undefined ? '' : row.readerCpuMs.toFixed(1),
-        String(r.length),
-      ]);
-      return row;
+    // The cost of being watched (bench/scrape-cost.ts): the service pinned to CPU 0, the
+    // load, the scraper and mmstats serve to CPU 1; prom-client against mmstats.
+    const r = await scrapeHeadline({
+      smoke,
+      ...(args['scrape-series'] ? { series: args['scrape-series'].split(',').map(Number) } : {}),
+      ...(args['scrape-rate'] ? { rate: Number(args['scrape-rate']) } : {}),
     });
-    for (const f of failures) console.log(`scrape run failed: ${f}`);
-    console.log('\n' + table(scrapeRows));
-    json.scrape = scrape;
+    console.log(r.text);
+    json.scrape = r.json;
   }
 
   if (sections.has('families')) {

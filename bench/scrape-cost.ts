@@ -1,104 +1,69 @@
 /**
- * The cost a scrape puts on the instrumented program: an HTTP service with 1,000
- * series under load, scraped 10 times a second. prom-client is scraped over its
- * own /metrics, in the service's process; mmstats is read by `mmstats serve` in
- * another process. Compares the service's throughput, event-loop delay p99 and CPU
- * per request, under as much load as 16 connections make and at a fixed rate that
- * leaves the machine some idle time.
+ * The cost of being watched, on two cores: an instrumented HTTP service pinned to
+ * CPU 0 (`taskset`) at a fixed request rate of about 40 % of that core, sent by a
+ * load generator pinned to CPU 1; a scraper pinned to CPU 1 gets `/metrics` 10
+ * times a second. prom-client renders its own `/metrics` in the service; the
+ * service written with `mmstats/prom-client` (the same code, its import changed)
+ * and with the native API is read by `mmstats serve`, pinned to CPU 1 too. For
+ * each variant and number of series, unscraped against scraped: the service's
+ * event-loop delay p99 and max, and its CPU time per request.
+ *
+ * The figures need a core to spare: on a loaded machine the other processes take
+ * CPU 0 from the service and CPU 1 from the reader, and the results mean nothing.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { table } from './harness.js';
+import type { ClientReport } from './scrape-client.js';
+import { VARIANTS, type ServiceReport, type Variant } from './scrape-service.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '..', 'src', 'tools', 'cli.js');
 
-/** Drive `port` with `connections` keep-alive loops for `ms`. */
-async function load(port: number, connections: number, ms: number): Promise<number> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const end = Date.now() + ms;
-  let done = 0;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      http
-        .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-          res.resume();
-          res.on('end', () => resolve());
-        })
-        .on('error', () => resolve());
+/** The service's core, and the core of everything else (load, scraper, `mmstats serve`). */
+const SERVICE_CPU = 0;
+const OTHERS_CPU = 1;
+/** Scrapes a second. */
+const SCRAPE_HZ = 10;
+/** The share of CPU 0 the calibrated request rate aims at. */
+const TARGET_LOAD = 0.4;
+
+/** Whether `taskset` can pin to CPUs 0 and 1 here (util-linux, two CPUs in this process's set). */
+export function canPin(): boolean {
+  const ok = (cpu: number) => spawnSync('taskset', ['-c', String(cpu), 'true']).status === 0;
+  return ok(SERVICE_CPU) && ok(OTHERS_CPU);
+}
+
+/** Start a Node.js script, pinned to `cpu` when `pin`, with an IPC channel (taskset execs node, which keeps it). */
+function startNode(pin: boolean, cpu: number, args: readonly string[], env?: NodeJS.ProcessEnv, stdout: 'pipe' | 'inherit' = 'inherit') {
+  const command = pin ? ['taskset', '-c', String(cpu), process.execPath] : [process.execPath];
+  return spawn(command[0]!, [...command.slice(1), ...args], { stdio: ['ignore', stdout, 'inherit', 'ipc'], env: env ?? process.env });
+}
+
+/** The next message of `child`, or an error if it exits or stays silent for `ms`. */
+function message<T>(child: ChildProcess, what: string, ms = 60_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`${what}: no answer in ${ms} ms`)), ms);
+    const onExit = (code: number | null) => fail(new Error(`${what} exited with ${code}`));
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      reject(e);
+    };
+    child.once('exit', onExit);
+    child.once('message', (m) => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve(m as T);
     });
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (Date.now() < end) {
-        await one();
-        done++;
-      }
-    }),
-  );
-  agent.destroy();
-  return done;
-}
-
-/**
- * Send `rate` requests a second to `port` for `ms`, on a schedule that does not wait
- * for answers (an open loop, as clients arrive). Returns the requests answered.
- */
-async function steadyLoad(port: number, rate: number, ms: number): Promise<number> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const pending: Promise<void>[] = [];
-  let answered = 0;
-  const start = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const tick = setInterval(() => {
-      const elapsed = performance.now() - start;
-      if (elapsed >= ms) {
-        clearInterval(tick);
-        resolve();
-        return;
-      }
-      for (; sent < (elapsed * rate) / 1000; sent++) {
-        pending.push(
-          new Promise<void>((done) => {
-            http
-              .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-                res.resume();
-                res.on('end', () => {
-                  answered++;
-                  done();
-                });
-              })
-              .on('error', () => done());
-          }),
-        );
-      }
-    }, 1);
   });
-  await Promise.all(pending);
-  agent.destroy();
-  return answered;
 }
 
-function startScraper(url: string, everyMs: number): () => number {
-  let scrapes = 0;
-  const timer = setInterval(() => {
-    http
-      .get(url, (res) => {
-        res.resume();
-        res.on('end', () => scrapes++);
-      })
-      .on('error', () => undefined);
-  }, everyMs);
-  return () => {
-    clearInterval(timer);
-    return scrapes;
-  };
-}
-
-async function waitForUrl(child: ChildProcess): Promise<string> {
+/** The URL `mmstats serve` prints once it listens. */
+function serveUrl(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -110,45 +75,6 @@ async function waitForUrl(child: ChildProcess): Promise<string> {
   });
 }
 
-/** One run: returns the service's requests/s and event-loop delay p99 (ms). */
-export async function scrapeRun(
-  mode: 'prom' | 'mmstats' | 'none',
-  scrape: boolean,
-  ms: number,
-  serveArgs: readonly string[] = [],
-  /** Requests a second on a fixed schedule; 0 (the default) for as many as 16 connections can get answered. */
-  rate = 0,
-): Promise<{ rps: number; p99ms: number; scrapes: number; serviceCpuUsPerRequest: number; readerCpuMs?: number }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-scrape-'));
-  fs.chmodSync(dir, 0o700);
-  const service = fork(path.join(here, 'scrape-service.js'), [mode, dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const { port } = await new Promise<{ port: number }>((r) => service.once('message', (m) => r(m as { port: number })));
-  let serve: ChildProcess | undefined;
-  let stopScrape = () => 0;
-  if (scrape && mode === 'prom') stopScrape = startScraper(`http://127.0.0.1:${port}/metrics`, 100);
-  if (scrape && mode === 'mmstats') {
-    serve = spawn(process.execPath, [cli, 'serve', '--port', '0', '--path', dir, ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
-    stopScrape = startScraper(`${await waitForUrl(serve)}/metrics`, 100);
-  }
-  const cpuBefore = serve ? cpuMs(serve.pid!) : 0;
-  const requests = rate > 0 ? await steadyLoad(port, rate, ms) : await load(port, 16, ms);
-  const scrapes = stopScrape();
-  const readerCpuMs = serve && scrapes > 0 ? (cpuMs(serve.pid!) - cpuBefore) / scrapes : undefined;
-  service.send('stop');
-  const report = await new Promise<{ requests: number; p99ms: number; cpuMs: number }>((r) =>
-    service.once('message', (m) => r(m as { requests: number; p99ms: number; cpuMs: number })),
-  );
-  serve?.kill();
-  fs.rmSync(dir, { recursive: true, force: true });
-  return {
-    rps: Math.round(requests / (ms / 1000)),
-    p99ms: report.p99ms,
-    scrapes,
-    serviceCpuUsPerRequest: (report.cpuMs * 1000) / Math.max(1, report.requests),
-    readerCpuMs,
-  };
-}
-
 /** CPU time (user + system) a process has used, in ms, from /proc (Linux; NaN elsewhere). */
 function cpuMs(pid: number): number {
   try {
@@ -158,4 +84,247 @@ function cpuMs(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One run's figures. */
+export interface HeadlineRun {
+  readonly requestsPerSecond: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** The service's CPU time per request served, in µs, and its share of its core. */
+  readonly cpuUsPerRequest: number;
+  readonly serviceLoad: number;
+  readonly scrapes: number;
+  readonly scrapeErrors: number;
+  readonly scrapeMs: number;
+  readonly seriesScraped: number;
+  readonly bytesPerScrape: number;
+  /** `mmstats serve`'s CPU per scrape in ms (its own process, on CPU 1). */
+  readonly readerCpuMsPerScrape: number;
+}
+
+/** What one run does. */
+export interface HeadlineConfig {
+  readonly variant: Variant;
+  readonly series: number;
+  readonly scraped: boolean;
+  readonly rate: number;
+  readonly warmupMs: number;
+  readonly windowMs: number;
+  readonly pin: boolean;
+}
+
+/**
+ * One run: start the service, `mmstats serve` when it is scraped that way, the
+ * load and the scraper; warm up (the scraper already scraping), then measure for
+ * `windowMs`.
+ */
+export async function headlineRun(c: HeadlineConfig): Promise<HeadlineRun> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-scrape-'));
+  fs.chmodSync(dir, 0o700);
+  const children: ChildProcess[] = [];
+  const start = (cpu: number, args: readonly string[], env?: NodeJS.ProcessEnv, stdout: 'pipe' | 'inherit' = 'inherit') => {
+    const child = startNode(c.pin, cpu, args, env, stdout);
+    children.push(child);
+    return child;
+  };
+  try {
+    const service = start(SERVICE_CPU, [path.join(here, 'scrape-service.js'), c.variant, String(c.series)], {
+      ...process.env,
+      MMSTATS_PATH: dir,
+    });
+    const { port } = await message<{ port: number }>(service, 'the service');
+    let serve: ChildProcess | undefined;
+    let metricsUrl: string | undefined;
+    if (c.scraped && c.variant === 'prom-client') metricsUrl = `http://127.0.0.1:${port}/metrics`;
+    else if (c.scraped) {
+      serve = start(OTHERS_CPU, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--path', dir], undefined, 'pipe');
+      metricsUrl = `${await serveUrl(serve)}/metrics`;
+    }
+    const client = path.join(here, 'scrape-client.js');
+    const loader = start(OTHERS_CPU, [client, 'load', String(port), String(c.rate)]);
+    const scraper = metricsUrl ? start(OTHERS_CPU, [client, 'scrape', metricsUrl, String(SCRAPE_HZ)]) : undefined;
+    await Promise.all([message(loader, 'the load'), scraper && message(scraper, 'the scraper')]);
+    await sleep(c.warmupMs);
+
+    for (const child of [service, loader, scraper]) child?.send('start');
+    const readerCpuBefore = serve ? cpuMs(serve.pid!) : NaN;
+    await sleep(c.windowMs);
+    const serviceReport = message<ServiceReport>(service, 'the service');
+    service.send('stop');
+    const s = await serviceReport;
+    const readerCpu = serve ? cpuMs(serve.pid!) - readerCpuBefore : NaN;
+    const scraperReport = scraper ? message<ClientReport>(scraper, 'the scraper') : undefined;
+    scraper?.send('stop');
+    const scrapes = await scraperReport;
+    return {
+      requestsPerSecond: Math.round(s.requests / (s.windowMs / 1000)),
+      p99Ms: s.p99Ms,
+      maxMs: s.maxMs,
+      cpuUsPerRequest: (s.cpuMs * 1000) / Math.max(1, s.requests),
+      serviceLoad: s.cpuMs / s.windowMs,
+      scrapes: scrapes?.done ?? 0,
+      scrapeErrors: scrapes?.errors ?? 0,
+      scrapeMs: scrapes?.medianMs ?? NaN,
+      seriesScraped: scrapes?.series ?? NaN,
+      bytesPerScrape: scrapes?.bytes ?? NaN,
+      readerCpuMsPerScrape: scrapes && scrapes.done > 0 ? readerCpu / scrapes.done : NaN,
+    };
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill();
+    await Promise.all(
+      children.map((child) => (child.exitCode === null && child.signalCode === null ? new Promise((r) => child.once('exit', r)) : 0)),
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Options of the whole experiment. */
+export interface HeadlineOptions {
+  readonly smoke: boolean;
+  /** Numbers of series (default 1,000 and 10,000; smoke 1,000). */
+  readonly series?: readonly number[];
+  /** A fixed request rate; default: calibrated to about 40 % of CPU 0 (smoke: 200/s). */
+  readonly rate?: number;
+  readonly variants?: readonly Variant[];
+}
+
+const NAMES: Record<Variant, string> = {
+  'prom-client': 'prom-client 15, its own /metrics',
+  'drop-in': 'mmstats/prom-client, mmstats serve',
+  mmstats: 'mmstats native API, mmstats serve',
+};
+
+function median(xs: readonly number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/**
+ * The request rate that keeps the service (prom-client, 1,000 series, unscraped)
+ * about 40 % busy: its CPU per request at a probe rate, the probe's share of the
+ * core included (the event-loop monitor's own wake-ups and the like).
+ */
+async function calibrate(pin: boolean): Promise<{ rate: number; probe: HeadlineRun }> {
+  const probe = await headlineRun({
+    variant: 'prom-client',
+    series: 1000,
+    scraped: false,
+    rate: 1000,
+    warmupMs: 1000,
+    windowMs: 2000,
+    pin,
+  });
+  const rate = Math.max(50, Math.round((TARGET_LOAD * 1e6) / probe.cpuUsPerRequest / 50) * 50);
+  return { rate, probe };
+}
+
+/** Run the experiment: every variant × series × unscraped/scraped, `repeats` times interleaved; medians. */
+export async function scrapeHeadline(o: HeadlineOptions): Promise<{ text: string; json: unknown }> {
+  const pin = canPin();
+  const lines: string[] = [];
+  const load = () => os.loadavg()[0]!.toFixed(2);
+  lines.push(
+    `\nThe cost of being watched: service on CPU ${SERVICE_CPU}; load, ${SCRAPE_HZ} Hz scraper and mmstats serve on CPU ${OTHERS_CPU}` +
+      (pin ? ' (taskset)' : ' -- NOT PINNED (no taskset or fewer than 2 CPUs): figures mean nothing'),
+  );
+  lines.push(`load average at start: ${load()} (the figures need an otherwise idle machine, a core to spare for the reader)`);
+  let rate = o.rate ?? (o.smoke ? 200 : undefined);
+  if (rate === undefined) {
+    const c = await calibrate(pin);
+    rate = c.rate;
+    lines.push(
+      `rate: ${rate} requests/s, calibrated: the unscraped prom-client service (1,000 series) used ${c.probe.cpuUsPerRequest.toFixed(0)} µs of CPU per request at 1,000/s; ${(TARGET_LOAD * 100).toFixed(0)} % of a core`,
+    );
+  } else lines.push(`rate: ${rate} requests/s, fixed`);
+
+  const seriesList = o.series ?? (o.smoke ? [1000] : [1000, 10_000]);
+  const variants = o.variants ?? VARIANTS;
+  const repeats = o.smoke ? 1 : 3;
+  const timing = o.smoke ? { warmupMs: 300, windowMs: 400 } : { warmupMs: 1500, windowMs: 5000 };
+  const configs = seriesList.flatMap((series) =>
+    variants.flatMap((variant) => [false, true].map((scraped) => ({ variant, series, scraped }))),
+  );
+  const runs = configs.map(() => [] as HeadlineRun[]);
+  for (let k = 0; k < repeats; k++)
+    for (const [i, c] of configs.entries()) {
+      try {
+        runs[i]!.push(await headlineRun({ ...c, rate, ...timing, pin }));
+      } catch (err) {
+        lines.push(`scrape run failed: ${NAMES[c.variant]}, ${c.series} series${c.scraped ? ', scraped' : ''}: ${(err as Error).message}`);
+      }
+    }
+
+  const rows = [
+    [
+      'service instrumented with',
+      'series',
+      'scraped 10/s',
+      'requests/s',
+      'service CPU %',
+      'event-loop p99 ms',
+      'event-loop max ms',
+      'service CPU µs/request',
+      'scrapes',
+      'series scraped',
+      'scrape ms',
+      'reader CPU ms/scrape',
+      'runs',
+    ],
+  ];
+  const results = configs.map((c, i) => {
+    const r = runs[i]!;
+    const m = (f: (x: HeadlineRun) => number) => median(r.map(f));
+    const row = {
+      ...c,
+      name: NAMES[c.variant],
+      requestsPerSecond: m((x) => x.requestsPerSecond),
+      serviceLoad: m((x) => x.serviceLoad),
+      p99Ms: m((x) => x.p99Ms),
+      maxMs: m((x) => x.maxMs),
+      cpuUsPerRequest: m((x) => x.cpuUsPerRequest),
+      scrapes: m((x) => x.scrapes),
+      scrapeErrors: r.reduce((n, x) => n + x.scrapeErrors, 0),
+      seriesScraped: m((x) => x.seriesScraped),
+      scrapeMs: m((x) => x.scrapeMs),
+      readerCpuMsPerScrape: m((x) => x.readerCpuMsPerScrape),
+      runs: r,
+    };
+    const opt = (x: number, digits: number) => (Number.isNaN(x) ? '' : x.toFixed(digits));
+    rows.push([
+      row.name,
+      c.series.toLocaleString('en'),
+      c.scraped ? 'yes' : 'no',
+      String(Math.round(row.requestsPerSecond)),
+      (row.serviceLoad * 100).toFixed(0),
+      row.p99Ms.toFixed(2),
+      row.maxMs.toFixed(1),
+      row.cpuUsPerRequest.toFixed(0),
+      c.scraped ? String(row.scrapes) + (row.scrapeErrors > 0 ? ` (${row.scrapeErrors} failed)` : '') : '',
+      opt(row.seriesScraped, 0),
+      opt(row.scrapeMs, 1),
+      opt(row.readerCpuMsPerScrape, 1),
+      String(r.length),
+    ]);
+    return row;
+  });
+  lines.push(table(rows));
+
+  // The headline: each variant's change when scraped.
+  const summary: string[] = [];
+  for (let i = 0; i + 1 < results.length; i += 2) {
+    const [quiet, watched] = [results[i]!, results[i + 1]!];
+    const cpu = (watched.cpuUsPerRequest / quiet.cpuUsPerRequest - 1) * 100;
+    summary.push(
+      `${quiet.name}, ${quiet.series.toLocaleString('en')} series: event-loop p99 ${quiet.p99Ms.toFixed(2)} -> ${watched.p99Ms.toFixed(2)} ms, ` +
+        `max ${quiet.maxMs.toFixed(1)} -> ${watched.maxMs.toFixed(1)} ms, CPU per request ${cpu >= 0 ? '+' : ''}${cpu.toFixed(0)} %`,
+    );
+  }
+  lines.push(
+    `when scraped (medians of ${repeats} run${repeats > 1 ? 's' : ''} of ${timing.windowMs / 1000} s):\n  ${summary.join('\n  ')}`,
+  );
+  lines.push(`load average at end: ${load()}`);
+  return { text: lines.join('\n'), json: { pinned: pin, rate, repeats, ...timing, results } };
 }

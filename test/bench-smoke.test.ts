@@ -22,10 +22,15 @@ test('the benchmarks run end to end in smoke mode and report every section', () 
     'open a model of 100 fields',
     "limit: a histogram's least work",
     'event-loop p99 ms',
-    'mmstats (mmstats serve --nice 19)',
     'mmstats families /metrics (plan kept)',
   ]) {
     assert.ok(res.stdout.includes(row), `missing "${row}" in:\n${res.stdout}`);
   }
   assert.ok(!res.stdout.includes('scrape run failed'), res.stdout);
+  // The scrape section: each service, unscraped and scraped, and every scrape carried its 1,000 series
+  // (prom-client's from its own /metrics, the others' through mmstats serve reading their file).
+  for (const service of ['prom-client 15, its own /metrics', 'mmstats/prom-client, mmstats serve', 'mmstats native API, mmstats serve']) {
+    assert.match(res.stdout, new RegExp(`^${service}\\s+1,000\\s+no\\s`, 'm'), res.stdout);
+    assert.match(res.stdout, new RegExp(`^${service}\\s+1,000\\s+yes\\s+(\\S+\\s+){5}\\d+\\s+1000\\s`, 'm'), res.stdout);
+  }
 });
