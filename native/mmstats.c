@@ -2,9 +2,10 @@
  * mmstats native mapping layer.
  *
  * Only the few things JavaScript cannot do itself: mmap/munmap/msync, block
- * preallocation, open-file-description locks, the OS thread id, and a SIGBUS
- * guard that keeps a process alive when a mapped file is truncated under it.
- * Everything else (file layout, growth policy, reading) lives in TypeScript.
+ * preallocation, open-file-description locks, the OS thread id, a SIGBUS
+ * guard that keeps a process alive when a mapped file is truncated under it,
+ * and the removal of writers' files when a thread or the process ends (from an
+ * environment cleanup hook, atexit() or a signal handler). Everything else (file layout, growth policy, reading) lives in TypeScript.
  */
 #if defined(MMSTATS_UNSUPPORTED_OS) || (!defined(__linux__) && !defined(__APPLE__))
 #error "mmstats supports only Linux and macOS"
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,7 +42,7 @@ static const char *errno_name(int e) {
   E(EACCES) E(EAGAIN) E(EBADF) E(EBUSY) E(EDEADLK) E(EDQUOT) E(EEXIST)
   E(EFBIG) E(EINTR) E(EINVAL) E(EIO) E(EISDIR) E(EMFILE) E(ENFILE) E(ENODEV)
   E(ENOENT) E(ENOLCK) E(ENOMEM) E(ENOSPC) E(ENOSYS) E(ENOTSUP) E(ENXIO)
-  E(EOVERFLOW) E(EPERM) E(EROFS) E(ESPIPE) E(ETXTBSY) E(EOPNOTSUPP)
+  E(EOVERFLOW) E(EPERM) E(EROFS) E(ESPIPE) E(ETXTBSY) E(EOPNOTSUPP) E(ENAMETOOLONG)
 #undef E
   return "EUNKNOWN";
 }
@@ -457,31 +459,61 @@ static napi_value js_read_clock(napi_env env, napi_callback_info info) {
  * the main thread, runs no more JavaScript, so its 'exit' listeners never fire
  * and its stats files would stay behind. Every writer's file is listed here,
  * process-wide; the environment's cleanup hook (which runs however a worker is
- * stopped), the main thread's exit and signal handlers and, last, atexit()
- * remove the ones not kept. One removal routine serves them all and remove().
+ * stopped), the main thread's exit hooks, the signal handler below and, last,
+ * atexit() remove the ones not kept. One removal routine serves them all and
+ * remove().
+ *
+ * The signal handler reads the list without the lock (the thread it interrupts
+ * may hold it), so the list is chunks of slots that are never freed, each with
+ * its path inline and a sequence that is odd while the slot changes (a seqlock,
+ * as in the file format). Changes are made with g_exit_lock held.
  */
-typedef struct exit_file {
-  struct exit_file *next;
-  uint32_t id;
-  napi_env env;   /* the thread that opened it */
+#define EXIT_CHUNK_SLOTS 32
+
+typedef struct {
+  _Atomic uint32_t seq; /* odd while the slot changes */
+  uint32_t id;          /* 0: a free slot */
+  napi_env env;         /* the thread that opened it */
   dev_t dev;
   ino_t ino;
-  bool keep;      /* left in place at exit; removed only by remove() */
-  bool closed;    /* the writer closed it: remove only if no one holds it now */
-  char path[];
-} exit_file;
+  bool keep;   /* left in place at exit; removed only by remove() */
+  bool closed; /* the writer closed it: remove only if no one holds it now */
+  char path[PATH_MAX];
+} exit_slot;
 
-static exit_file *g_exit_files;
+typedef struct exit_chunk {
+  exit_slot slots[EXIT_CHUNK_SLOTS];
+  struct exit_chunk *next; /* set before the chunk is published, then never changed */
+} exit_chunk;
+
+static _Atomic(exit_chunk *) g_exit_chunks;
 static uint32_t g_exit_next_id = 1;
 static pthread_mutex_t g_exit_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Delete the file if the name still points at the file that was opened and,
- * once closed, no writer (another process that took the name over) holds it. */
-static void unlink_exit_file(const exit_file *f) {
+#define FOR_EACH_EXIT_SLOT(s)                                                              \
+  for (exit_chunk *c_ = atomic_load_explicit(&g_exit_chunks, memory_order_acquire); c_;    \
+       c_ = c_->next)                                                                      \
+    for (exit_slot *s = c_->slots; s < c_->slots + EXIT_CHUNK_SLOTS; s++)
+
+/* A slot changes only between these two, with g_exit_lock held. */
+static void slot_begin(exit_slot *s) {
+  atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+}
+static void slot_end(exit_slot *s) {
+  atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
+
+/* Delete `path` if it still names the file that was opened (dev, ino) and, once
+ * closed, no writer (another process that took the name over) holds it. Only
+ * async-signal-safe calls: the signal handler uses it too. */
+static void unlink_if_same(const char *path, dev_t dev, ino_t ino, bool closed) {
   struct stat st;
-  if (lstat(f->path, &st) != 0 || st.st_dev != f->dev || st.st_ino != f->ino) return;
-  if (f->closed) {
-    int fd = open(f->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (lstat(path, &st) != 0 || st.st_dev != dev || st.st_ino != ino) return;
+  if (closed) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return;
 #ifdef __linux__
     struct flock fl = whole_file();
@@ -492,40 +524,120 @@ static void unlink_exit_file(const exit_file *f) {
     close(fd);
     if (held) return;
   }
-  unlink(f->path);
+  unlink(path);
+}
+
+/* Remove the slot's file (unless kept and not `forced`) and free the slot; lock held. */
+static void slot_release(exit_slot *s, bool forced) {
+  if (forced || !s->keep) unlink_if_same(s->path, s->dev, s->ino, s->closed);
+  slot_begin(s);
+  s->id = 0;
+  s->path[0] = '\0';
+  slot_end(s);
 }
 
 /* Remove (and forget) the files of `env` (every environment when NULL) not kept. */
 static void remove_exit_files(napi_env env) {
   pthread_mutex_lock(&g_exit_lock);
-  for (exit_file **pp = &g_exit_files; *pp;) {
-    exit_file *f = *pp;
-    if ((env != NULL && f->env != env) || f->keep) {
-      pp = &f->next;
-      continue;
-    }
-    *pp = f->next;
-    unlink_exit_file(f);
-    free(f);
+  FOR_EACH_EXIT_SLOT(s) {
+    if (s->id != 0 && !s->keep && (env == NULL || s->env == env)) slot_release(s, false);
   }
   pthread_mutex_unlock(&g_exit_lock);
 }
 
 /* The hook's argument is a fresh allocation per registration: Node refuses the
  * same (function, argument) pair twice in one environment. */
-static void on_env_cleanup(void *slot) {
-  remove_exit_files(*(napi_env *)slot);
-  free(slot);
+static void on_env_cleanup(void *arg) {
+  remove_exit_files(*(napi_env *)arg);
+  free(arg);
 }
 
 static void on_process_exit(void) {
   remove_exit_files(NULL);
 }
 
+/*
+ * Signals. Where stats are opened in the main thread, its exit hook (signal-exit)
+ * handles SIGTERM, SIGINT and SIGHUP. But a program whose stats are all in worker
+ * threads has none: Node delivers signals to the main thread's listeners only.
+ * So the addon handles these three signals itself, for as long as no one else
+ * does: it takes over the default action, or a one-shot handler (SA_RESETHAND),
+ * which is how Node's own SignalExit is installed for SIGINT and SIGTERM (it
+ * resets the terminal and re-raises). It never takes over another handler: a
+ * program's process.on(signal), installed by libuv before or after this, wins
+ * (libuv replaces the action without looking at it), and the program decides.
+ * On a signal, in whatever thread receives it, the handler removes the listed
+ * files not kept with async-signal-safe calls only, without the lock, puts the
+ * previous action back and re-raises: the process then ends as it would have,
+ * of the same signal (through Node's handler when it was there). A handler that
+ * libuv later drops leaves SIG_DFL; the next file opened arms this one again.
+ */
+static const int k_exit_signals[] = {SIGHUP, SIGINT, SIGTERM};
+#define EXIT_SIGNALS (sizeof k_exit_signals / sizeof k_exit_signals[0])
+static struct sigaction g_exit_signal_prev[EXIT_SIGNALS]; /* written before ours is installed */
+
+static void on_exit_signal(int sig) {
+  int saved_errno = errno;
+  FOR_EACH_EXIT_SLOT(s) {
+    uint32_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+    if (seq & 1 || s->id == 0 || s->keep) continue;
+    char path[PATH_MAX];
+    memcpy(path, s->path, sizeof path);
+    dev_t dev = s->dev;
+    ino_t ino = s->ino;
+    bool closed = s->closed;
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&s->seq, memory_order_relaxed) != seq) continue; /* changing: skip */
+    path[sizeof path - 1] = '\0';
+    unlink_if_same(path, dev, ino, closed);
+  }
+  for (size_t k = 0; k < EXIT_SIGNALS; k++)
+    if (k_exit_signals[k] == sig) sigaction(sig, &g_exit_signal_prev[k], NULL);
+  errno = saved_errno;
+  /* Pending until this handler returns, then delivered to the action put back. */
+  raise(sig);
+}
+
+static bool same_action(const struct sigaction *a, const struct sigaction *b) {
+  return a->sa_handler == b->sa_handler && a->sa_flags == b->sa_flags;
+}
+
+/* Arm on_exit_signal where the action is the default or a one-shot; lock held. */
+static void arm_exit_signals(void) {
+  for (size_t k = 0; k < EXIT_SIGNALS; k++) {
+    int sig = k_exit_signals[k];
+    struct sigaction cur, ours, old;
+    if (sigaction(sig, NULL, &cur) != 0 || cur.sa_handler == on_exit_signal) continue;
+    bool one_shot = (cur.sa_flags & SA_RESETHAND) && cur.sa_handler != SIG_IGN;
+    if (cur.sa_handler != SIG_DFL && !one_shot) continue; /* someone else's: theirs wins */
+    g_exit_signal_prev[k] = cur;
+    memset(&ours, 0, sizeof ours);
+    ours.sa_handler = on_exit_signal;
+    ours.sa_flags = SA_RESTART;
+    sigemptyset(&ours.sa_mask);
+    for (size_t j = 0; j < EXIT_SIGNALS; j++) sigaddset(&ours.sa_mask, k_exit_signals[j]);
+    if (sigaction(sig, &ours, &old) != 0) continue;
+    /* Someone installed a handler between the two calls: put theirs back. */
+    if (!same_action(&old, &cur)) sigaction(sig, &old, NULL);
+  }
+}
+
 static int get_exit_id(napi_env env, napi_value v, uint32_t *out) {
   if (napi_get_value_uint32(env, v, out) == napi_ok) return 1;
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an exit file id");
   return 0;
+}
+
+/* A free slot, adding a chunk when every slot is taken, or NULL; lock held. */
+static exit_slot *free_exit_slot(void) {
+  FOR_EACH_EXIT_SLOT(s) {
+    if (s->id == 0) return s;
+  }
+  exit_chunk *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->next = atomic_load_explicit(&g_exit_chunks, memory_order_relaxed);
+  atomic_store_explicit(&g_exit_chunks, c, memory_order_release);
+  return &c->slots[0];
 }
 
 /* exitFileAdd(path, fd, keep) -> id */
@@ -539,27 +651,37 @@ static napi_value js_exit_file_add(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a string");
     return NULL;
   }
+  if (len >= PATH_MAX) return throw_errno(env, "exitFileAdd", ENAMETOOLONG);
   struct stat st;
   if (fstat(fd, &st) != 0) return throw_errno(env, "exitFileAdd: fstat", errno);
-  exit_file *f = calloc(1, sizeof *f + len + 1);
-  if (f == NULL) return throw_errno(env, "exitFileAdd: calloc", ENOMEM);
-  napi_get_value_string_utf8(env, argv[0], f->path, len + 1, &len);
-  f->env = env;
-  f->dev = st.st_dev;
-  f->ino = st.st_ino;
-  f->keep = keep;
   pthread_mutex_lock(&g_exit_lock);
-  f->id = g_exit_next_id++;
-  f->next = g_exit_files;
-  g_exit_files = f;
+  exit_slot *s = free_exit_slot();
+  if (s == NULL) {
+    pthread_mutex_unlock(&g_exit_lock);
+    return throw_errno(env, "exitFileAdd: calloc", ENOMEM);
+  }
+  slot_begin(s);
+  napi_get_value_string_utf8(env, argv[0], s->path, sizeof s->path, &len);
+  s->env = env;
+  s->dev = st.st_dev;
+  s->ino = st.st_ino;
+  s->keep = keep;
+  s->closed = false;
+  s->id = g_exit_next_id++;
+  if (g_exit_next_id == 0) g_exit_next_id = 1; /* 0 means free */
+  uint32_t id = s->id;
+  slot_end(s);
+  arm_exit_signals();
   pthread_mutex_unlock(&g_exit_lock);
-  return make_num(env, f->id);
+  return make_num(env, id);
 }
 
-/* The link that points at entry `id`, or NULL; with g_exit_lock held. */
-static exit_file **find_exit_file(uint32_t id) {
-  for (exit_file **pp = &g_exit_files; *pp; pp = &(*pp)->next)
-    if ((*pp)->id == id) return pp;
+/* The slot of entry `id`, or NULL; lock held. */
+static exit_slot *find_exit_slot(uint32_t id) {
+  if (id == 0) return NULL;
+  FOR_EACH_EXIT_SLOT(s) {
+    if (s->id == id) return s;
+  }
   return NULL;
 }
 
@@ -569,8 +691,12 @@ static napi_value js_exit_file_closed(napi_env env, napi_callback_info info) {
   uint32_t id;
   if (!get_exit_id(env, argv[0], &id)) return NULL;
   pthread_mutex_lock(&g_exit_lock);
-  exit_file **pp = find_exit_file(id);
-  if (pp) (*pp)->closed = true;
+  exit_slot *s = find_exit_slot(id);
+  if (s) {
+    slot_begin(s);
+    s->closed = true;
+    slot_end(s);
+  }
   pthread_mutex_unlock(&g_exit_lock);
   return NULL;
 }
@@ -581,13 +707,8 @@ static napi_value js_exit_file_remove(napi_env env, napi_callback_info info) {
   uint32_t id;
   if (!get_exit_id(env, argv[0], &id)) return NULL;
   pthread_mutex_lock(&g_exit_lock);
-  exit_file **pp = find_exit_file(id);
-  if (pp) {
-    exit_file *f = *pp;
-    *pp = f->next;
-    unlink_exit_file(f);
-    free(f);
-  }
+  exit_slot *s = find_exit_slot(id);
+  if (s) slot_release(s, true);
   pthread_mutex_unlock(&g_exit_lock);
   return NULL;
 }

@@ -66,6 +66,73 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+/**
+ * A main thread that opens no stats, and `WORKERS` worker threads with a file each:
+ * signals go to the main thread, which has no exit hook of mmstats' here. `handle`
+ * (or HANDLE_FIRST, before any worker opens stats) gives the program a SIGTERM
+ * handler of its own that counts the signals.
+ */
+const WORKERS_ONLY = `
+import { Worker } from 'node:worker_threads';
+let handled = 0;
+const handle = () => process.on('SIGTERM', () => { handled++; });
+if (env.HANDLE_FIRST) handle();
+const workerCode = \`
+  const { parentPort } = require('node:worker_threads');
+  import(process.env.ENTRY).then(({ openStats }) => {
+    const s = openStats({ name: 'W', path: process.env.DIR });
+    parentPort.postMessage(s.path);
+    setInterval(() => {}, 1000);
+  });
+\`;
+const paths = [];
+for (let i = 0; i < Number(env.WORKERS); i++) {
+  const w = new Worker(workerCode, { eval: true });
+  paths.push(await new Promise((r) => w.once('message', r)));
+}
+on('handle', handle);
+on('handled', () => handled);
+ready(paths);
+`;
+
+for (const [signal, workers] of [
+  ['SIGTERM', 1],
+  ['SIGTERM', 3],
+  ['SIGINT', 1],
+  ['SIGINT', 3],
+  ['SIGHUP', 1],
+] as const) {
+  test(`stats only in ${workers} worker thread(s), ${signal}, no handler: the files go and the process dies of ${signal}`, async () => {
+    const dir = tempStatsDir();
+    const w = start(dir, workers, WORKERS_ONLY);
+    const files: string[] = await w.ready;
+    assert.equal(exists(files).length, workers);
+    const died = new Promise<NodeJS.Signals | null>((r) => w.child.once('exit', (_code, sig) => r(sig)));
+    w.child.kill(signal);
+    assert.equal(await died, signal, 'the signal still kills the process');
+    assert.deepEqual(exists(files), []);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+}
+
+for (const when of ['after', 'before'] as const) {
+  test(`stats only in worker threads, the program's own SIGTERM handler installed ${when} they open: it runs, the program lives on with its files`, async () => {
+    const dir = tempStatsDir();
+    const w = runScript(WORKERS_ONLY, {
+      env: { DIR: dir, ENTRY: ENTRY_URL, WORKERS: '2', ...(when === 'before' ? { HANDLE_FIRST: '1' } : {}) },
+    });
+    const files: string[] = await w.ready;
+    if (when === 'after') await w.call('handle');
+    w.child.kill('SIGTERM');
+    await waitFor(async () => (await w.call('handled')) === 1, 10_000, 'the program’s handler to run');
+    assert.equal(w.child.exitCode, null, 'still running');
+    assert.equal(w.child.signalCode, null, 'not killed');
+    assert.deepEqual(exists(files), files, 'its files stay while it runs');
+    assert.equal(await w.end(), 0);
+    assert.deepEqual(exists(files), []);
+  });
+}
+
 test('a program with its own SIGTERM handler keeps running with its files; when it exits its own way they go', async () => {
   const dir = tempStatsDir();
   const w = start(dir, 1);

@@ -4,7 +4,8 @@
  *
  * The addon does only what JavaScript cannot: map files into memory, reserve
  * disk blocks, take open-file-description locks, report the OS thread id, and
- * survive truncation of a mapped file (a SIGBUS guard), and read the monotonic
+ * survive truncation of a mapped file (a SIGBUS guard), remove writers' files
+ * when a thread or the process ends (however it ends short of SIGKILL), and read the monotonic
  * clock without allocating (Node 20's `performance.now()` allocates on every
  * call). Every function is
  * synchronous. Failures are thrown as `Error` objects whose `code` is the errno
@@ -149,15 +150,24 @@ export interface NativeMapping {
    * Lists a writer's file, process-wide, for removal when its thread or the
    * process ends: the calling thread's environment cleanup (which runs however a
    * worker thread is stopped, `worker.terminate()` and `process.exit()` in the
-   * main thread included), {@link NativeMapping.exitFilesRemove} and, last,
-   * `atexit`. A file is removed only while its name still points at the file
-   * `fd` had open.
+   * main thread included), {@link NativeMapping.exitFilesRemove}, a handler of
+   * SIGTERM, SIGINT and SIGHUP and, last, `atexit`. A file is removed only while
+   * its name still points at the file `fd` had open.
+   *
+   * The signal handler is armed here for each of those signals whose action is
+   * the default or a one-shot handler (Node's own, which resets the terminal
+   * and re-raises); never over a program's handler (`process.on(signal)`), and a
+   * later one replaces it. It removes every thread's files not kept, puts the
+   * previous action back and re-raises the signal, so the process ends of it as
+   * it would have. It serves programs whose main thread opens no stats (and so
+   * installs no exit hook of its own).
    *
    * @param path - The file's path.
    * @param fd - The writer's open descriptor of it (identifies the file).
    * @param keep - Leave the file at exit (only {@link NativeMapping.exitFileRemove} removes it).
    * @returns The entry's id.
-   * @throws {@link NativeError} with the errno name when `fd` cannot be examined.
+   * @throws {@link NativeError} with the errno name when `fd` cannot be examined
+   *   (`ENAMETOOLONG` for a path of `PATH_MAX` bytes or more).
    */
   exitFileAdd(path: string, fd: number, keep: boolean): number;
 

@@ -73,6 +73,8 @@ function installExitHook(): void {
     // signal-exit: also on SIGTERM, SIGINT, SIGHUP... when the program has no
     // handler of its own, and then the signal does what it would have done. The
     // process dies of it without stopping its worker threads: remove theirs too.
+    // (Where only worker threads open stats, the addon's own signal handler does
+    // that: see exitFileAdd in src/native.)
     onExit(() => {
       closeKept();
       native.exitFilesRemove(true);
