@@ -11,6 +11,16 @@ import fs from 'node:fs';
 import { StatsReader } from '../src/index.js';
 import { ENTRY_URL, runScript, tempStatsDir, waitFor } from './helpers/proc.js';
 
+/** A worker thread that opens stats, sends their path and stays. */
+const WORKER_CODE = `
+  const { parentPort } = require('node:worker_threads');
+  import(process.env.ENTRY).then(({ openStats }) => {
+    const s = openStats({ name: 'W', path: process.env.DIR });
+    parentPort.postMessage(s.path);
+    setInterval(() => {}, 1000);
+  });
+`;
+
 /**
  * A main thread with a v2 and a v1 file, and `WORKERS` worker threads with a file
  * each. `ready` gives every path, main thread's first.
@@ -21,14 +31,7 @@ const A = defineModel('A', { n: field.counter() });
 const B = defineModel('B', { n: field.counter() });
 const a = A.open({ path: env.DIR });
 const b = B.open({ path: env.DIR, format: 1 });
-const workerCode = \`
-  const { parentPort } = require('node:worker_threads');
-  import(process.env.ENTRY).then(({ openStats }) => {
-    const s = openStats({ name: 'W', path: process.env.DIR });
-    parentPort.postMessage(s.path);
-    setInterval(() => {}, 1000);
-  });
-\`;
+const workerCode = ${JSON.stringify(WORKER_CODE)};
 const workers = [];
 const paths = [a.path, b.path];
 for (let i = 0; i < Number(env.WORKERS ?? 2); i++) {
@@ -77,14 +80,7 @@ import { Worker } from 'node:worker_threads';
 let handled = 0;
 const handle = () => process.on('SIGTERM', () => { handled++; });
 if (env.HANDLE_FIRST) handle();
-const workerCode = \`
-  const { parentPort } = require('node:worker_threads');
-  import(process.env.ENTRY).then(({ openStats }) => {
-    const s = openStats({ name: 'W', path: process.env.DIR });
-    parentPort.postMessage(s.path);
-    setInterval(() => {}, 1000);
-  });
-\`;
+const workerCode = ${JSON.stringify(WORKER_CODE)};
 const paths = [];
 for (let i = 0; i < Number(env.WORKERS); i++) {
   const w = new Worker(workerCode, { eval: true });
