@@ -131,21 +131,41 @@ export class BucketLayout {
   }
 }
 
-/** Index of the high 32-bit word of a float64 in a Uint32Array over it. */
-const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+/**
+ * The 32-bit words of a float64 in a Uint32Array over it: the file is little-endian
+ * (docs/FORMAT.md), and so is every host whose typed arrays can write it.
+ */
+const enum Word {
+  LO = 0,
+  HI = 1,
+}
 
-/** @internal A histogram in a v2 file; timers are built on it. */
+/**
+ * @internal A histogram in a v2 file; timers are built on it.
+ *
+ * `record` is one function, kept small: V8 inlines a call only while the caller's
+ * budget lasts (about 900 bytes of bytecode for everything it inlines into one
+ * function, each callee counted with what its own optimised code inlined), and a
+ * handler records several metrics. A double passed to a call V8 does not inline is
+ * boxed in a new heap number, so nothing past `record` takes a double argument:
+ * the explicit-bounds search and the moving mean read the value from `fbits`.
+ */
 export class V2Histogram extends SeqBlock implements HistogramField {
   readonly bounds: Float64Array;
   readonly buckets: number;
   readonly explicit: boolean;
   readonly lowest: number;
   readonly highest: number;
-  readonly emin: number;
-  readonly p: number;
-  /** Right shift that leaves the top p bits of the high mantissa word. */
+  /** Index of the last bucket (values above `highest`). */
+  readonly top: number;
+  /** Right shift that leaves the exponent and the top p mantissa bits of a high word. */
   readonly shift: number;
-  /** Scratch for the bit-level index: a double and its two words. */
+  /**
+   * A log-linear bucket is `(hi >>> shift) - base`, hi the high word of the double just
+   * below the value; -1 for explicit bounds (a search).
+   */
+  readonly base: number;
+  /** The value being recorded, and its two 32-bit words. */
   readonly fbits = new Float64Array(1);
   readonly wbits = new Uint32Array(this.fbits.buffer);
   readonly moving: MovingWindow | null;
@@ -157,29 +177,59 @@ export class V2Histogram extends SeqBlock implements HistogramField {
     this.explicit = layout.precision === 0;
     this.lowest = layout.lowest;
     this.highest = layout.highest;
-    this.emin = layout.emin;
-    this.p = layout.precision;
+    this.top = this.buckets - 1;
     this.shift = 20 - layout.precision;
+    // (hi >>> shift) is (exponent + 1023) * 2^p plus the top p mantissa bits, and the
+    // bucket of a value in range is 1 + (exponent - emin) * 2^p plus those bits.
+    this.base = this.explicit ? -1 : ((1023 + layout.emin) << layout.precision) - 1;
     this.moving = moving > 0 ? new MovingWindow(moving) : null;
     if (this.moving) this.f64[Slot.BUCKETS + this.buckets] = NaN;
   }
 
   /**
-   * Bucket of `fbits[0]` (not NaN), without a double argument (see recordHeld).
-   * Kept small: V8 inlines a record path only up to a total size, and a timer's
-   * record is this plus the moving mean.
+   * Count `value` (NaN is ignored) in one seqlocked write of count, sum, min, max,
+   * last and its bucket. The bucket comes from the bits of the double just below the
+   * value (its bit pattern minus one: only the high word matters, and it drops by one
+   * exactly when the low word is zero): its exponent and top p mantissa bits, so that
+   * a bound counts in its own bucket (le). (A closed field throws through the own
+   * properties `markClosed` sets, so there is no check here.)
    */
-  index(): number {
-    if (this.explicit) return this.explicitIndex();
-    const v = this.fbits[0]!;
-    if (!(v > this.lowest)) return 0;
-    if (v > this.highest) return this.buckets - 1;
-    // The double just below v is v's bit pattern minus one: only its high word matters,
-    // and it drops by one exactly when the low word is zero. Its exponent and top p
-    // mantissa bits name the bucket, with bounds that count as their own bucket's (le).
-    const hi = this.wbits[HI]! - (this.wbits[HI ^ 1] === 0 ? 1 : 0);
-    const e = (hi >>> 20) - 1023;
-    return 1 + (e - this.emin) * (1 << this.p) + ((hi & 0xfffff) >>> this.shift);
+  record(value: number): void {
+    if (value !== value) return;
+    const f = this.f64;
+    this.beginWrite();
+    const c = f[Slot.COUNT]!;
+    f[Slot.COUNT] = c + 1;
+    f[Slot.SUM] += value;
+    if (c === 0 || value < f[Slot.MIN]!) f[Slot.MIN] = value;
+    if (c === 0 || value > f[Slot.MAX]!) f[Slot.MAX] = value;
+    f[Slot.LAST] = value;
+    this.fbits[0] = value;
+    const w = this.wbits;
+    f[
+      Slot.BUCKETS +
+        (value <= this.lowest
+          ? 0
+          : value > this.highest
+            ? this.top
+            : this.base < 0
+              ? this.search()
+              : ((w[Word.HI]! - (w[Word.LO] === 0 ? 1 : 0)) >>> this.shift) - this.base)
+    ] += 1;
+    if (this.moving !== null) this.addMoving();
+    this.endWrite();
+  }
+
+  /** Record the value left in `input[0]` (a timer's duration). */
+  recordHeld(): void {
+    this.record(this.fbits[0]!);
+  }
+
+  /** The moving mean's share of a record (of `fbits[0]`), out of line: only timers have one by default. */
+  addMoving(): void {
+    const m = this.moving!;
+    m.addHeld(this.fbits);
+    this.f64[Slot.BUCKETS + this.buckets] = m.sum / m.n;
   }
 
   /** Where `recordHeld` takes its value from (a timer writes its durations there). */
@@ -190,11 +240,14 @@ export class V2Histogram extends SeqBlock implements HistogramField {
   /** The bucket `v` would be counted in (for checks of the layout; not a hot path). */
   bucketOf(v: number): number {
     this.fbits[0] = v;
-    return this.index();
+    if (!(v > this.lowest)) return 0;
+    if (v > this.highest) return this.top;
+    if (this.base < 0) return this.search();
+    return ((this.wbits[Word.HI]! - (this.wbits[Word.LO] === 0 ? 1 : 0)) >>> this.shift) - this.base;
   }
 
   /** Bucket of `fbits[0]` among explicit bounds: a binary search (they are few). */
-  explicitIndex(): number {
+  search(): number {
     const v = this.fbits[0]!;
     const b = this.bounds;
     let lo = 0;
@@ -205,39 +258,6 @@ export class V2Histogram extends SeqBlock implements HistogramField {
       else lo = mid + 1;
     }
     return lo;
-  }
-
-  record(value: number): void {
-    this.fbits[0] = value;
-    this.recordHeld();
-  }
-
-  /**
-   * Record the value `record` left in `fbits[0]`. No double crosses this call: V8
-   * boxes a double passed to a call it does not inline in a new heap number, and
-   * whether it inlines depends on the caller's budget, not on this code. (A closed
-   * field throws through the own properties `markClosed` sets, so there is no
-   * check here.)
-   */
-  recordHeld(): void {
-    const value = this.fbits[0]!;
-    if (value !== value) return;
-    const i = this.index();
-    const f = this.f64;
-    this.beginWrite();
-    const c = f[Slot.COUNT]!;
-    f[Slot.COUNT] = c + 1;
-    f[Slot.SUM] += value;
-    if (c === 0 || value < f[Slot.MIN]!) f[Slot.MIN] = value;
-    if (c === 0 || value > f[Slot.MAX]!) f[Slot.MAX] = value;
-    f[Slot.LAST] = value;
-    f[Slot.BUCKETS + i] += 1;
-    const m = this.moving;
-    if (m !== null) {
-      m.addHeld(this.fbits);
-      f[Slot.BUCKETS + this.buckets] = m.sum / m.n;
-    }
-    this.endWrite();
   }
 
   reset(): void {
