@@ -22,6 +22,8 @@ const Load = defineModel(
   {
     sent: field.counter({ help: 'requests sent', unit: 'requests' }),
     failed: field.counter({ help: 'requests that got no answer or a 5xx', unit: 'requests' }),
+    // A labelled family: load.answers{status="200"}, {status="404"}...
+    answers: field.counter({ help: 'answers received, by status code', unit: 'requests', labels: ['status'] }),
     latency: field.timer({ help: 'round-trip time seen by the client', lowest: 1e-5, highest: 60, precision: 5 }),
     target_rate: field.gauge({ help: 'requests per second aimed at', unit: 'requests/s' }),
     phase: field.string({ size: 32, help: 'load pattern now' }),
@@ -55,6 +57,7 @@ function request(): void {
       // Answers still arriving while the worker stops are not counted: the file is gone.
       if (stopping) return;
       stats.latency.stop(token);
+      stats.answers.with(res.statusCode ?? 0).incr();
       if ((res.statusCode ?? 500) >= 500) stats.failed.incr();
     });
   });

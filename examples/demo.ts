@@ -1,8 +1,9 @@
 /**
  * `npm start`: the whole system in one command. A small HTTP service (node:http
  * on loopback) is kept busy by two load generators in worker threads; the
- * service and both workers publish their stats with mmstats, the service also its
- * runtime metrics (CPU, memory, event loop, GC) and HTTP instrumentation, and
+ * service and both workers publish their stats with mmstats (labelled families
+ * among them: responses by status class, background jobs by kind and outcome,
+ * answers by status code), the service also its runtime metrics (CPU, memory, event loop, GC) and HTTP instrumentation, and
  * `mmstats serve` (started in this process) shows them on the live dashboard.
  * The stats go to the default directory, where `mmstats slurp` in another shell
  * finds them.
@@ -27,19 +28,33 @@ const Service = defineModel(
   'Service',
   {
     requests: field.counter({ help: 'requests served', unit: 'requests' }),
-    status_2xx: field.counter({ help: 'answers with a 2xx status', unit: 'requests' }),
-    status_4xx: field.counter({ help: 'answers with a 4xx status', unit: 'requests' }),
-    status_5xx: field.counter({ help: 'answers with a 5xx status', unit: 'requests' }),
+    // A labelled family: one counter per status class (http.responses{status_class="2xx"}...).
+    responses: field.counter({ help: 'answers by status class', unit: 'requests', labels: ['status_class'] }),
     in_flight: field.gauge({ help: 'requests being handled now', unit: 'requests' }),
     latency: field.timer({ help: 'time to answer a request', lowest: 1e-5, highest: 60, precision: 5 }),
     response_bytes: field.histogram({ help: 'size of response bodies', unit: 'bytes', buckets: [64, 256, 1024, 4096, 16384] }),
     last_path: field.string({ size: 64, help: 'path of the last request' }),
     version: field.static.string('demo-1.0', { help: 'service version' }),
+    // Background jobs beside the requests, as families by kind and outcome (labels of their own, not the prefix).
+    jobs: field.counter({ label: 'jobs.finished', help: 'background jobs finished', unit: 'jobs', labels: ['kind', 'outcome'] }),
+    job_duration: field.histogram({
+      label: 'jobs.duration',
+      help: 'time a background job took',
+      unit: 'seconds',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      labels: ['kind'],
+    }),
   },
   { prefix: 'http.' },
 );
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The service's background jobs: how long each kind takes (ms) and how often it fails or is retried. */
+const JOBS = [
+  { kind: 'reindex', base: 20, fail: 0.03, retry: 0.05 },
+  { kind: 'thumbnail', base: 6, fail: 0.01, retry: 0.02 },
+  { kind: 'email', base: 2, fail: 0.05, retry: 0.1 },
+] as const;
 /** A latency with a long tail: mostly a few ms, sometimes much more. */
 const workTime = (base: number) => base * Math.exp(Math.random() * 1.2) + (Math.random() < 0.02 ? 60 : 0);
 
@@ -95,8 +110,25 @@ async function main(): Promise<void> {
     res.end(body);
     stats.latency.stop(token);
     stats.response_bytes.record(Buffer.byteLength(body));
-    (status < 300 ? stats.status_2xx : status < 500 ? stats.status_4xx : stats.status_5xx).incr();
+    stats.responses.with(status < 300 ? '2xx' : status < 500 ? '4xx' : '5xx').incr();
   };
+  // ---- Background jobs, one at a time, of a random kind.
+  let jobsRunning = true;
+  const runJobs = async () => {
+    while (jobsRunning) {
+      const job = JOBS[Math.floor(Math.random() * JOBS.length)]!;
+      const began = performance.now();
+      await sleep(workTime(job.base));
+      const r = Math.random();
+      const outcome = r < job.fail ? 'failed' : r < job.fail + job.retry ? 'retried' : 'done';
+      if (!jobsRunning) break;
+      stats.jobs.with(job.kind, outcome).incr();
+      stats.job_duration.with(job.kind).record((performance.now() - began) / 1000);
+      await sleep(20);
+    }
+  };
+  const jobsDone = runJobs();
+
   // What instrumentation measures by itself (web.*), beside the service's own fields (http.*).
   const web = instrumentHttpServer(service, { stats, prefix: 'web.' });
   await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
@@ -141,6 +173,8 @@ async function main(): Promise<void> {
           }),
       ),
     );
+    jobsRunning = false;
+    await jobsDone;
     service.closeAllConnections();
     await new Promise<void>((resolve) => service.close(() => resolve()));
     await app.close();

@@ -80,7 +80,6 @@ test('the demo serves its dashboard, counts grow in all three threads, and Ctrl-
     );
     assert.equal(first.get('load.sent')!.writers, 2, 'both workers send load');
     for (const label of [
-      'http.status_2xx',
       'http.in_flight',
       'http.latency',
       'http.response_bytes',
@@ -105,8 +104,14 @@ test('the demo serves its dashboard, counts grow in all three threads, and Ctrl-
       'the counts to grow',
     );
     assert.ok((later.get('http.latency')!.summary?.count ?? 0) > 0, 'the latency timer has observations');
-    // HTTP instrumentation: its families, a series per method (and status code and route), once requests have finished.
-    for (const family of ['web.server.requests{', 'web.server.request.duration{']) {
+    // The demo's own families (responses by status class, answers by status code) and HTTP
+    // instrumentation's (a series per method, and status code and route), once requests have finished.
+    for (const family of [
+      'http.responses{status_class="2xx"}',
+      'load.answers{status="200"}',
+      'web.server.requests{',
+      'web.server.request.duration{',
+    ]) {
       assert.ok(
         [...later.keys()].some((l) => l.startsWith(family)),
         `the demo publishes ${family}...}`,
@@ -161,6 +166,25 @@ test("the README's quick start word for word: npm start's demo, then slurp in an
     const file = mine.exec(slurp!.stdout)![1]!;
     assert.equal(path.dirname(file), defaultStatsDir(freshEnv()), 'the default stats directory');
     assert.match(slurp!.stdout, new RegExp(`demo-Load-${child.pid}-\\d+\\.mmstats`), 'the worker threads too');
+    // The demo's labelled family, as slurp prints it: one line per label set, with its value.
+    const jobs = await waitFor(
+      async () => {
+        const r = await runCli(['slurp', '--prefix', 'jobs.', file]);
+        const done = new Set([...r.stdout.matchAll(/^jobs\.finished\{kind="(\w+)",outcome="done"\} +[1-9]/gm)].map((m) => m[1]));
+        return done.size === 3 ? r.stdout : undefined;
+      },
+      20_000,
+      'slurp to show background jobs of each kind done',
+    );
+    const lines = jobs!.split('\n').filter((l) => l.startsWith('jobs.'));
+    for (const line of lines.filter((l) => l.startsWith('jobs.finished'))) {
+      assert.match(line, /^jobs\.finished\{kind="(reindex|thumbnail|email)",outcome="(done|failed|retried)"\} +[1-9]\d* jobs$/);
+    }
+    assert.equal(
+      lines.filter((l) => /^jobs\.duration\{kind="(reindex|thumbnail|email)"\} +count=[1-9]/.test(l)).length,
+      3,
+      'durations by kind',
+    );
     child.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.equal(fs.existsSync(file), false, 'Ctrl-C removed its files');
