@@ -243,7 +243,7 @@ export async function scrapeHeadline(o: HeadlineOptions): Promise<{ text: string
   const seriesList = o.series ?? (o.smoke ? [1000] : [1000, 10_000]);
   const variants = o.variants ?? VARIANTS;
   const repeats = o.smoke ? 1 : 3;
-  const timing = o.smoke ? { warmupMs: 300, windowMs: 400 } : { warmupMs: 1500, windowMs: 5000 };
+  const timing = o.smoke ? { warmupMs: 300, windowMs: 400 } : { warmupMs: 1000, windowMs: 5000 };
   const configs = seriesList.flatMap((series) =>
     variants.flatMap((variant) => [false, true].map((scraped) => ({ variant, series, scraped }))),
   );

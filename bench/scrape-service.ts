@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   let metrics: (() => Promise<{ type: string; body: string }>) | undefined;
   if (variant === 'mmstats') {
     const stats = openStats({ name: 'Service' });
-    const requests = stats.add('app.requests', field.counter({ help: 'Requests served', labels: ['route', 'code'] }));
+    const requests = stats.add('app.requests', field.counter({ help: 'Requests served', labels: ['route', 'code'], maxSeries: series }));
     for (let i = 0; i < series; i++) requests.with(routes[i]!, codes[i]!);
     count = (i) => requests.with(routes[i]!, codes[i]!).incr();
   } else {
