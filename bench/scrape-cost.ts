@@ -204,21 +204,19 @@ function median(xs: readonly number[]): number {
 
 /**
  * The request rate that keeps the service (prom-client, 1,000 series, unscraped)
- * about 40 % busy: its CPU per request at a probe rate, the probe's share of the
- * core included (the event-loop monitor's own wake-ups and the like).
+ * about 40 % busy: its share of the core at a probe rate scales the rate, twice
+ * (the second probe at the first answer, since part of the service's CPU, such as
+ * the event-loop monitor's wake-ups, does not grow with the rate).
  */
-async function calibrate(pin: boolean): Promise<{ rate: number; probe: HeadlineRun }> {
-  const probe = await headlineRun({
-    variant: 'prom-client',
-    series: 1000,
-    scraped: false,
-    rate: 1000,
-    warmupMs: 1000,
-    windowMs: 2000,
-    pin,
-  });
-  const rate = Math.max(50, Math.round((TARGET_LOAD * 1e6) / probe.cpuUsPerRequest / 50) * 50);
-  return { rate, probe };
+async function calibrate(pin: boolean): Promise<{ rate: number; probes: { rate: number; load: number }[] }> {
+  const probes: { rate: number; load: number }[] = [];
+  let rate = 1000;
+  for (let k = 0; k < 2; k++) {
+    const probe = await headlineRun({ variant: 'prom-client', series: 1000, scraped: false, rate, warmupMs: 1000, windowMs: 2000, pin });
+    probes.push({ rate, load: probe.serviceLoad });
+    rate = Math.max(50, Math.round((rate * TARGET_LOAD) / probe.serviceLoad / 50) * 50);
+  }
+  return { rate, probes };
 }
 
 /** Run the experiment: every variant × series × unscraped/scraped, `repeats` times interleaved; medians. */
@@ -235,8 +233,9 @@ export async function scrapeHeadline(o: HeadlineOptions): Promise<{ text: string
   if (rate === undefined) {
     const c = await calibrate(pin);
     rate = c.rate;
+    const probes = c.probes.map((p) => `${(p.load * 100).toFixed(0)} % at ${p.rate}/s`).join(', ');
     lines.push(
-      `rate: ${rate} requests/s, calibrated: the unscraped prom-client service (1,000 series) used ${c.probe.cpuUsPerRequest.toFixed(0)} µs of CPU per request at 1,000/s; ${(TARGET_LOAD * 100).toFixed(0)} % of a core`,
+      `rate: ${rate} requests/s, calibrated to ${(TARGET_LOAD * 100).toFixed(0)} % of CPU 0: the unscraped prom-client service (1,000 series) used ${probes}`,
     );
   } else lines.push(`rate: ${rate} requests/s, fixed`);
 
