@@ -203,13 +203,11 @@ async function main(): Promise<void> {
   if (sections.has('scrape')) {
     // The cost of being watched (bench/scrape-cost.ts): the service pinned to CPU 0, the
     // load, the scraper and mmstats serve to CPU 1; prom-client against mmstats.
-    const r = await scrapeHeadline({
+    json.scrape = await scrapeHeadline({
       smoke,
       ...(args['scrape-series'] ? { series: args['scrape-series'].split(',').map(Number) } : {}),
       ...(args['scrape-rate'] ? { rate: Number(args['scrape-rate']) } : {}),
     });
-    console.log(r.text);
-    json.scrape = r.json;
   }
 
   if (sections.has('families')) {

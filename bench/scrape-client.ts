@@ -107,3 +107,4 @@ else throw new Error(`mode must be load or scrape; not ${mode}`);
 process.on('message', (m: string) => {
   if (m === 'stop') process.send!(report(), () => process.exit(0));
 });
+process.on('disconnect', () => process.exit(0)); // the driver is gone

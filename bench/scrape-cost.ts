@@ -219,10 +219,11 @@ async function calibrate(pin: boolean): Promise<{ rate: number; probes: { rate: 
   return { rate, probes };
 }
 
-/** Run the experiment: every variant × series × unscraped/scraped, `repeats` times interleaved; medians. */
-export async function scrapeHeadline(o: HeadlineOptions): Promise<{ text: string; json: unknown }> {
+/** Run the experiment and print its table: every variant × series × unscraped/scraped, `repeats` times interleaved; medians. */
+export async function scrapeHeadline(o: HeadlineOptions): Promise<unknown> {
   const pin = canPin();
-  const lines: string[] = [];
+  // Printed as they come: a full run takes minutes.
+  const lines = { push: (line: string) => console.log(line) };
   const load = () => os.loadavg()[0]!.toFixed(2);
   lines.push(
     `\nThe cost of being watched: service on CPU ${SERVICE_CPU}; load, ${SCRAPE_HZ} Hz scraper and mmstats serve on CPU ${OTHERS_CPU}` +
@@ -325,5 +326,5 @@ export async function scrapeHeadline(o: HeadlineOptions): Promise<{ text: string
     `when scraped (medians of ${repeats} run${repeats > 1 ? 's' : ''} of ${timing.windowMs / 1000} s):\n  ${summary.join('\n  ')}`,
   );
   lines.push(`load average at end: ${load()}`);
-  return { text: lines.join('\n'), json: { pinned: pin, rate, repeats, ...timing, results } };
+  return { pinned: pin, rate, repeats, ...timing, results };
 }

@@ -115,6 +115,7 @@ async function main(): Promise<void> {
   let cpuAtStart = process.cpuUsage();
   let startedAt = performance.now();
   server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
+  process.on('disconnect', () => process.exit(0)); // the driver is gone
   process.on('message', (m: string) => {
     if (m === 'start') {
       requests = 0;
