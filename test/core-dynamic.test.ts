@@ -113,7 +113,7 @@ test('2000 fields grow the file past 16 KiB while a reader holds it; values stay
 });
 
 for (const format of [2, 1] as const) {
-  test(`format ${format}: growing beyond the 4 MiB mapping reserve remaps the writer; both sides stay right`, async () => {
+  test(`format ${format}: growing beyond the mapping reserve (64 KiB, then 4x the size) remaps the writer; both sides stay right`, async () => {
     const dir = tempStatsDir();
     const w = runScript(WRITER, { env: { DIR: dir, FORMAT: String(format) } });
     try {
@@ -123,7 +123,7 @@ for (const format of [2, 1] as const) {
         await w.call('hit', 1);
         await w.call('addMany', 'big.', 40, 60000); // ~2.4 MB, inside the reserve
         assert.equal(valuesOf(r).get('big.39'), 'big.39:' + 'x'.repeat(60000 - 20));
-        await w.call('addMany', 'more.', 40, 60000); // past 4 MiB: the writer must remap
+        await w.call('addMany', 'more.', 40, 60000); // past 4 MiB: the writer must remap, several times
         const size = fs.statSync(file).size;
         assert.ok(size > RESERVE, `file is ${size} bytes`);
         assert.equal(await w.call('hit', 2), 3, 'a field placed before the remap still counts');

@@ -140,7 +140,7 @@ test(
       const file = (await w.ready) as string;
       const reader = StatsReader.open(file);
       const size0 = (await import('node:fs')).statSync(file).size;
-      // Read all along while the writer grows the file in steps, through its 4 MiB reserve.
+      // Read all along while the writer grows the file in steps, through its mapping reserve.
       let total = 2;
       for (let step = 0; step < 4; step++) {
         total = (await w.call('grow', 20_000)) as number;

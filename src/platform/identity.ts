@@ -5,6 +5,14 @@
 import { readFileSync } from 'node:fs';
 
 let bootTimeMs: number | undefined;
+/** This process's own token: it cannot change while the process runs, and a writer stamps it into every file it opens. */
+let ownToken: number | undefined;
+
+/** The start token of this process (see processStartToken), read once. */
+export function ownStartToken(): number | undefined {
+  ownToken ??= processStartToken(process.pid);
+  return ownToken;
+}
 
 /**
  * The start token of process `pid`, or undefined if the process does not exist
