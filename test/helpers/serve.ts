@@ -21,9 +21,16 @@ export interface ServeProcess {
   stop(): Promise<number | null>;
 }
 
-/** Start `mmstats serve --port 0 ...args` and wait for its URL. */
-export async function startServe(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
+/**
+ * Start `mmstats serve --port 0 ...args` and wait for its URL. `wrapper` runs it
+ * through a command that execs it (`['prlimit', '--nofile=400:400']`).
+ */
+export async function startServe(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: readonly string[] } = {},
+): Promise<ServeProcess> {
+  const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+  const child = spawn(command!, [...prefix, CLI, 'serve', ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -53,8 +53,9 @@ Options:
                          idle or still sending its request
   --max-client-connections N
                          connections from one address at most (default 128)
-  --max-open N           stats files kept open at most (default 2048); more
-                         files are opened, read and closed at each read
+  --max-open N           stats files kept open at most; more files are opened,
+                         read and closed at each read (default: the descriptor
+                         limit, less --max-connections, less 64)
   --max-total-bytes N    bytes of files decoded by one read of them all at most
                          (default 16777216); the files past it show an
                          ERR_MMSTATS_LIMIT error. One file is decoded only up to
@@ -200,7 +201,7 @@ export async function run(argv: string[]): Promise<number> {
   const cfg = serveConfig({ host: values.host, port: values.port, path: [...(values.path ?? []), ...positionals] });
   const maxConnections = numberOption('--max-connections', values['max-connections'], 256, 1, true);
   const maxConnectionsPerClient = numberOption('--max-client-connections', values['max-client-connections'], 128, 1, true);
-  const maxOpen = numberOption('--max-open', values['max-open'], 2048, 0, true);
+  const maxOpen = values['max-open'] === undefined ? undefined : numberOption('--max-open', values['max-open'], 0, 0, true);
   const maxTotalBytes = numberOption('--max-total-bytes', values['max-total-bytes'], 16 * 1024 * 1024, 1, true);
   const limits = readLimits();
   const nice = numberOption('--nice', values.nice, 0, 0, true);

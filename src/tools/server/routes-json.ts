@@ -180,6 +180,7 @@ const status: Handler = (_req, res, ctx) => {
     errors: view.errors.length,
     skipped: view.skipped,
     openReaders: ctx.store.openReaders,
+    maxOpen: ctx.store.maxOpenReaders,
   });
 };
 

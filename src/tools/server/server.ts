@@ -42,7 +42,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { StatsStore, type StoreOptions } from './store.js';
+import { StatsStore, defaultMaxOpen, type StoreOptions } from './store.js';
 import { HttpError, sendJson, type Handler } from './http.js';
 import { decodeSegments, UnsafeInput } from './safe-path.js';
 import { jsonRoutes } from './routes-json.js';
@@ -104,7 +104,9 @@ function matches(prefix: string, pathname: string): boolean {
 
 /** Start a server on the stats paths; resolves once it listens. */
 export async function createServer(options: ServerOptions): Promise<App> {
-  const store = new StatsStore(options);
+  const maxConnections = options.maxConnections ?? 256;
+  // Every descriptor not kept for a client connection may hold a stats file open.
+  const store = new StatsStore({ ...options, maxOpen: options.maxOpen ?? defaultMaxOpen(maxConnections, options.maxFiles) });
   const routes: Route[] = [];
   const addRoute = (method: string, pathPrefix: string, handler: Handler) => {
     if (!pathPrefix.startsWith('/')) throw new TypeError(`route prefix must start with /: ${pathPrefix}`);
@@ -184,7 +186,7 @@ export async function createServer(options: ServerOptions): Promise<App> {
       });
     },
   );
-  const connections = new ConnectionLimits(options.maxConnections ?? 256, options.maxConnectionsPerClient ?? 128);
+  const connections = new ConnectionLimits(maxConnections, options.maxConnectionsPerClient ?? 128);
   server.on('connection', (socket: Socket) => connections.admit(socket));
   server.on('request', (req: IncomingMessage, res: ServerResponse) => connections.busy(req.socket, res));
   // A broken client socket must never take the server down.

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { MmstatsError } from '../../errors.js';
 import { CounterTracker, aggregateFields, type AggregatedField, type GaugeMode } from '../../reader/aggregate.js';
 import { StatsReader, type ReadLimits, type HistogramValue, type Snapshot, type Value } from '../../reader/reader.js';
+import { openFileLimit } from '../../platform/limits.js';
 import { summarizeHistogram, type HistogramSummary } from './summary.js';
 import { compileGlob, type Glob } from './safe-path.js';
 
@@ -28,7 +29,10 @@ export interface StoreOptions {
   readonly paths: readonly string[];
   /** File-name glob of stats files inside each directory (default `*.mmstats`). */
   readonly pattern?: string;
-  /** Readers kept open at most (default 2048); further files are read and closed each time. */
+  /**
+   * Readers kept open at most; further files are opened, read and closed at each
+   * read. Default: {@link defaultMaxOpen}`(0)`, what the descriptor limit allows.
+   */
   readonly maxOpen?: number;
   /** Files tracked at most (default 20000); further files are left out and counted. */
   readonly maxFiles?: number;
@@ -137,6 +141,29 @@ export function fileError(err: MmstatsError): FileError {
   return { code: err.code, message: err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message };
 }
 
+/** Descriptors left for what is not a stats file or a client socket: standard streams, the event loop, files the dashboard sends. */
+export const DESCRIPTOR_RESERVE = 64;
+/** Readers kept open at most where the descriptor limit cannot be read. */
+export const FALLBACK_MAX_OPEN = 2048;
+/** Files tracked at most by default. */
+export const DEFAULT_MAX_FILES = 20_000;
+
+/**
+ * How many readers a store keeps open by default: every descriptor the process
+ * may open (its soft `RLIMIT_NOFILE`, which Node.js raised to the hard limit at
+ * start-up), less `sockets` for client connections and DESCRIPTOR_RESERVE for
+ * the rest, at most `maxFiles` (no more files are tracked); FALLBACK_MAX_OPEN
+ * where the limit cannot be read. A reader holds one descriptor (and one mapping).
+ *
+ * @param sockets - Descriptors to leave for client connections (a server's `maxConnections`).
+ * @param maxFiles - Files tracked at most.
+ * @param limit - The descriptor limit (default: this process's, see openFileLimit).
+ */
+export function defaultMaxOpen(sockets: number, maxFiles = DEFAULT_MAX_FILES, limit = openFileLimit()): number {
+  if (limit === undefined) return FALLBACK_MAX_OPEN;
+  return Math.max(0, Math.min(maxFiles, limit - sockets - DESCRIPTOR_RESERVE));
+}
+
 /** A bounded, self-refreshing cache of readers over stats directories. */
 export class StatsStore {
   /** The stats directories as configured. */
@@ -165,8 +192,8 @@ export class StatsStore {
     if (options.paths.length === 0) throw new MmstatsError('ERR_MMSTATS_IO', 'no stats path to serve');
     this.paths = options.paths.map((p) => path.resolve(p));
     this.pattern = compileGlob(options.pattern ?? '*.mmstats');
-    this.maxOpen = options.maxOpen ?? 2048;
-    this.maxFiles = options.maxFiles ?? 20_000;
+    this.maxFiles = options.maxFiles ?? DEFAULT_MAX_FILES;
+    this.maxOpen = options.maxOpen ?? defaultMaxOpen(0, this.maxFiles);
     this.rescanMs = options.rescanMs ?? 250;
     this.cacheMs = options.cacheMs ?? 100;
     this.retryMs = options.retryMs ?? 1000;
@@ -205,6 +232,11 @@ export class StatsStore {
   /** How many readers are open (each holds one descriptor and one mapping). */
   get openReaders(): number {
     return this.openCount;
+  }
+
+  /** How many readers are kept open at most (`maxOpen`, or its default). */
+  get maxOpenReaders(): number {
+    return this.maxOpen;
   }
 
   /** How many files are tracked. */
