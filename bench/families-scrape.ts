@@ -8,13 +8,12 @@
  * as they would in production; the exposition runs here.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import client from 'prom-client';
 import { MetricsRenderer } from '../src/tools/server/prometheus.js';
 import { StatsStore } from '../src/tools/server/store.js';
-import { startWriterChild } from './readers.js';
+import { benchDir, startWriterChild } from './readers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const entry = pathToFileURL(path.join(here, '..', 'src', 'index.js')).href;
@@ -64,7 +63,7 @@ async function startFamilyWriters(dir: string, writers: number, families: number
     process.stdin.on('end', () => process.exit(0));
     process.stdin.resume();
   `;
-  return startWriterChild(body);
+  return (await startWriterChild(body)).stop;
 }
 
 /** The same series in prom-client: one registry, the writer's labels as labels. */
@@ -101,11 +100,11 @@ async function promClientScrape(writers: number, families: number, rounds: numbe
 
 /** Measure `/metrics` over `writers` × `families` × 10 label sets, mmstats against prom-client. */
 export async function familiesScrape(writers: number, families: number, rounds: number): Promise<FamiliesScrapeResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-families-'));
-  fs.chmodSync(dir, 0o700);
+  const dir = benchDir('mmstats-bench-families-');
   const stop = await startFamilyWriters(dir, writers, families);
   try {
-    const store = new StatsStore({ paths: [dir], cacheMs: 0, rescanMs: 60_000, maxOpen: writers + 16 });
+    // Every file read whole (a server over this many writers needs --max-total-bytes raised too).
+    const store = new StatsStore({ paths: [dir], cacheMs: 0, rescanMs: 60_000, maxOpen: writers + 16, maxTotalBytes: writers << 20 });
     const renderer = new MetricsRenderer();
     try {
       let t0 = performance.now();

@@ -15,41 +15,70 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const entry = pathToFileURL(path.join(here, '..', 'src', 'index.js')).href;
 const cli = path.join(here, '..', 'src', 'tools', 'cli.js');
 
-/** Start a child that writes `files` stats files of `fields` fields each into `dir`; resolves when they exist. */
-export async function startWriters(dir: string, files: number, fields: number): Promise<() => Promise<void>> {
+/**
+ * A fresh private directory for a bench's files, where writers put theirs by
+ * default: /dev/shm (tmpfs) when there is one, else the temporary directory. On a
+ * disk file system creating a file costs a journal write, which is not what a
+ * program opening its stats file in the default place pays.
+ */
+export function benchDir(prefix: string): string {
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(base, prefix));
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
+/** A child process of writers: `stop` ends it; `openMs` is the mean time it took to open one stats file. */
+export interface WriterChild {
+  readonly stop: () => Promise<void>;
+  readonly openMs: number;
+}
+
+/**
+ * Start a child that writes `files` stats files of `fields` fields each into `dir`;
+ * resolves when they exist, with the mean time the child took per `openStats`
+ * (create, lock, allocate, map, header; the fields are added after and not timed).
+ */
+export async function startWriters(dir: string, files: number, fields: number): Promise<WriterChild> {
   const body = `
     import { openStats, field } from ${JSON.stringify(entry)};
     const all = [];
+    let openMs = 0;
     for (let f = 0; f < ${files}; f++) {
+      const t0 = performance.now();
       const s = openStats({ name: 'w' + f, path: ${JSON.stringify(dir)}, filename: 'bench-' + f + '.mmstats', defaultFields: false });
+      openMs += performance.now() - t0;
       const cs = [];
       for (let i = 0; i < ${fields}; i++) cs.push(s.add('app.metric.' + i, i % 4 === 0 ? field.gauge() : field.counter()));
       all.push(cs);
     }
     let n = 0;
     setInterval(() => { n++; for (const cs of all) for (const c of cs) c.incr ? c.incr() : c.set(n); }, 100);
-    process.stdout.write('ready\\n');
+    process.stdout.write('ready ' + (openMs / ${files}) + '\\n');
     process.stdin.on('end', () => process.exit(0));
     process.stdin.resume();
   `;
-  return startWriterChild(body);
+  const child = await startWriterChild(body);
+  return { stop: child.stop, openMs: Number(child.ready.split(' ')[1]) };
 }
 
 /**
- * Run `body` (an ES module that prints `ready` once its files are written and exits
- * when its stdin closes) in a child process; resolves with a function that ends it.
+ * Run `body` (an ES module that prints a line starting with `ready` once its files
+ * are written, and exits when its stdin closes) in a child process; resolves with
+ * that line and a function that ends the child.
  */
-export async function startWriterChild(body: string): Promise<() => Promise<void>> {
+export async function startWriterChild(body: string): Promise<{ stop: () => Promise<void>; ready: string }> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', body], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+  const ready = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout }).on('line', (line) => line.startsWith('ready') && resolve(line));
     child.on('exit', (code) => reject(new Error(`writer child exited with ${code}`)));
   });
-  return () =>
+  const stop = () =>
     new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.stdin.end();
     });
+  return { stop, ready };
 }
 
 function median(xs: number[]): number {
@@ -140,8 +169,7 @@ export function timeSlurpJson(dir: string, rounds: number): number | undefined {
 
 /** Time to open (create, map, publish) a model of `n` fields, ms, median of `rounds`. */
 export function timeModelOpen(n: number, rounds: number): { ms: number; bytesPerField: number } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-open-'));
-  fs.chmodSync(dir, 0o700);
+  const dir = benchDir('mmstats-bench-open-');
   const schema: Schema = {};
   for (let i = 0; i < n; i++) schema[`f${i}`] = i % 2 ? field.counter() : field.gauge();
   const Model = defineModel('Open100', schema);

@@ -6,22 +6,24 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { table, sink } from './harness.js';
 import { runHotPath } from './hot-path.js';
 import { scrapeHeadline } from './scrape-cost.js';
 import { familiesScrape } from './families-scrape.js';
-import { startWriters, timeLibrarySnapshot, timeModelOpen, timeOpenReaders, timeServeMetrics, timeSlurpJson } from './readers.js';
+import { benchDir, startWriters, timeLibrarySnapshot, timeModelOpen, timeOpenReaders, timeServeMetrics, timeSlurpJson } from './readers.js';
 
 const { values: args } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
     json: { type: 'string' },
+    /** Reader sets as files x 100 fields, comma-separated: 10,100,1000. */
     'reader-files': { type: 'string' },
     /** The scrape section's numbers of series (default 1000,10000) and fixed request rate (default: calibrated). */
     'scrape-series': { type: 'string' },
     'scrape-rate': { type: 'string' },
+    /** Reader sets as FILESxFIELDS, comma-separated: 1000x100,10000x10 (default 10x100,100x100,1000x100,10000x10). */
+    'reader-sets': { type: 'string' },
     /** Sections to run, comma-separated: hot, readers, scrape, families (default all). */
     only: { type: 'string' },
   },
@@ -172,32 +174,82 @@ async function main(): Promise<void> {
       `\nopen a model of 100 fields: ${open.ms.toFixed(2)} ms (median); file bytes per numeric field: ${open.bytesPerField.toFixed(0)}`,
     );
 
-    // Readers.
-    const fileCounts = args['reader-files'] ? args['reader-files'].split(',').map(Number) : smoke ? [10] : [10, 100, 1000];
+    // Readers: files x fields, each set written by a child process.
+    const sets = args['reader-sets']
+      ? args['reader-sets'].split(',').map((x) => x.split('x').map(Number) as [number, number])
+      : args['reader-files']
+        ? args['reader-files'].split(',').map((n) => [Number(n), 100] as [number, number])
+        : smoke
+          ? [[10, 100] as [number, number]]
+          : ([
+              [10, 100],
+              [100, 100],
+              [1000, 100],
+              [10_000, 10],
+            ] as [number, number][]);
     const readerRows = [
-      ['files x fields', 'library snapshot ms', 'open readers re-read ms', 'slurp --json ms', '/metrics first ms', '/metrics ms'],
+      [
+        'files x fields',
+        'writer open ms/file',
+        'library readAll ms',
+        'open readers re-read ms',
+        'slurp --json ms',
+        '/metrics first ms',
+        '/metrics ms',
+        'first/warm',
+      ],
     ];
-    for (const files of fileCounts) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmstats-bench-read-'));
-      fs.chmodSync(dir, 0o700);
-      const stop = await startWriters(dir, files, 100);
+    const measured = new Map<string, { openMs: number; readAllMs: number; firstMs?: number; metricsMs?: number }>();
+    for (const [files, fields] of sets) {
+      const dir = benchDir('mmstats-bench-read-');
+      const writers = await startWriters(dir, files, fields);
       const lib = timeLibrarySnapshot(dir, smoke ? 1 : 5);
       const reread = timeOpenReaders(dir, smoke ? 1 : 5);
       const slurp = timeSlurpJson(dir, smoke ? 1 : 3);
       const metrics = await timeServeMetrics(dir, smoke ? 1 : 5);
+      measured.set(`${files}x${fields}`, { openMs: writers.openMs, readAllMs: lib.ms, firstMs: metrics?.firstMs, metricsMs: metrics?.ms });
       readerRows.push([
         `${lib.files} x ${lib.fields / Math.max(1, lib.files)}`,
+        writers.openMs.toFixed(3),
         lib.ms.toFixed(1),
         reread.toFixed(1),
         slurp === undefined ? 'n/a' : slurp.toFixed(0),
         metrics === undefined ? 'n/a' : metrics.firstMs.toFixed(0),
         metrics === undefined ? 'n/a' : metrics.ms.toFixed(0),
+        metrics === undefined ? 'n/a' : `${(metrics.firstMs / metrics.ms).toFixed(1)}x`,
       ]);
-      await stop();
+      await writers.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    console.log('\n' + table(readerRows));
-    json.readers = { readerRows, open };
+    console.log(
+      `\nload average at the end: ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
+    console.log(table(readerRows));
+
+    // Targets (issue 17, item 3), printed, never asserted; a set not run is left out.
+    const targets: [string, number | undefined, number, string][] = [];
+    const a = measured.get('1000x100');
+    const b = measured.get('10000x10');
+    targets.push(['readAll, 1,000 files x 100 fields, ms', a?.readAllMs, 100, '']);
+    targets.push(['/metrics warm, 10,000 files x 10 fields, ms', b?.metricsMs, 150, '']);
+    targets.push(['/metrics warm, 1,000 files x 100 fields, ms', a?.metricsMs, 100, '']);
+    targets.push(['/metrics first / warm, 1,000 x 100', a?.firstMs && a.metricsMs ? a.firstMs / a.metricsMs : undefined, 3, 'x']);
+    targets.push(['/metrics first / warm, 10,000 x 10', b?.firstMs && b.metricsMs ? b.firstMs / b.metricsMs : undefined, 3, 'x']);
+    targets.push(["open a writer's file, ms (mean over 10,000 files)", b?.openMs, 0.5, '']);
+    const shown = targets.filter(([, v]) => v !== undefined) as [string, number, number, string][];
+    if (shown.length > 0) {
+      console.log(
+        '\n' +
+          table([
+            ['target', 'measured', 'limit', ''],
+            ...shown.map(([n, v, t, unit]) => [n, `${v.toFixed(v < 10 ? 2 : 0)}${unit}`, `<= ${t}${unit}`, v <= t ? 'met' : 'MISSED']),
+          ]),
+      );
+    }
+    json.readers = { readerRows, open, measured: Object.fromEntries(measured), loadavg: os.loadavg() };
   }
 
   if (sections.has('scrape')) {
@@ -223,6 +275,15 @@ async function main(): Promise<void> {
         ['mmstats families /metrics (plan kept)', r.mmstatsFirstMs.toFixed(1), r.mmstatsMs.toFixed(1), r.mmstatsBytesPerSeries.toFixed(1)],
         ['prom-client registry.metrics()', '', r.promClientMs.toFixed(1), r.promClientBytesPerSeries.toFixed(1)],
       ]),
+    );
+    // Target (issue 17, item 4), printed, never asserted: bytes per series at most 1.5 times prom-client's.
+    const sizeRatio = r.mmstatsBytesPerSeries / r.promClientBytesPerSeries;
+    console.log(
+      '\n' +
+        table([
+          ['target', 'measured', 'limit', ''],
+          ["/metrics bytes per series vs prom-client's", `${sizeRatio.toFixed(2)}x`, '<= 1.5x', sizeRatio <= 1.5 ? 'met' : 'MISSED'],
+        ]),
     );
     json.families = r;
   }
