@@ -294,6 +294,80 @@ describe('mmstats serve: files that come, go and break', () => {
     }
   });
 
+  test('a departing writer leaves its count as last read, even when /api/fields was not asked in between', async () => {
+    const dir = tempStatsDir();
+    const first = runScript(WRITER, { env: { DIR: dir } });
+    await first.ready;
+    await first.call('set', 5, 0, '/first');
+    const srv = await startServe(['--port', '0', '--path', dir]);
+    const requests = async () =>
+      ((await getJson(`${srv.url}api/fields?prefix=web.requests`)).body.fields[0] ?? null) as { value: number; writers: number } | null;
+    try {
+      assert.equal((await requests())?.value, 5);
+      // It counts on; only reads that are not /api/fields see it (a scrape, a page) before it leaves.
+      await first.call('set', 4, 0, '/first');
+      await new Promise((r) => setTimeout(r, 150)); // past the shared read
+      assert.match(await (await fetch(`${srv.url}metrics`)).text(), /web_requests_total\{[^}]*\} 9\n/);
+      await first.end();
+      const second = runScript(WRITER, { env: { DIR: dir } });
+      await second.ready;
+      await second.call('set', 2, 0, '/second');
+      const seen = await waitFor(
+        async () => {
+          const r = await requests();
+          return r && r.writers === 1 && r.value !== 9 ? r : null;
+        },
+        10_000,
+        'the second writer alone',
+      );
+      assert.equal(seen?.value, 11, 'the 9 the first writer had counted when last read, and the 2 of the second');
+      await second.end();
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('names that come and go at once are seen at the next scan: a file renamed over a served one, a file made just after a scan', async () => {
+    const dir = tempStatsDir();
+    const a = runScript(WRITER, { env: { DIR: dir } });
+    const fileA: string = await a.ready;
+    await a.call('set', 1, 0, '/a');
+    const srv = await startServe(['--port', '0', '--path', dir]);
+    const writers = async () => (await getJson(`${srv.url}api/writers`)).body.writers as { name: string; pid: number; alive: boolean }[];
+    try {
+      assert.deepEqual(
+        (await writers()).map((w) => w.pid),
+        [a.pid],
+      );
+      // Another writer's file moved over the served name: same name, another file.
+      const b = runScript(WRITER, { env: { DIR: dir } });
+      const fileB: string = await b.ready;
+      await b.call('set', 2, 0, '/b');
+      fs.renameSync(fileB, fileA);
+      await waitFor(
+        async () => {
+          const rows = await writers();
+          return rows.length === 1 && rows[0]!.pid === b.pid && rows[0]!.alive;
+        },
+        10_000,
+        'the renamed file served under the old name',
+      );
+      // Scans of the directory as fast as they go, and a file made between two of them.
+      for (let i = 0; i < 20; i++) {
+        const name = path.join(dir, `copy-${i}.mmstats`);
+        await writers();
+        fs.copyFileSync(fileA, name);
+        await waitFor(async () => (await writers()).some((w) => w.name === `copy-${i}.mmstats`), 10_000, `copy-${i} to be listed`);
+        fs.rmSync(name);
+        await waitFor(async () => !(await writers()).some((w) => w.name === `copy-${i}.mmstats`), 10_000, `copy-${i} to go`);
+      }
+      await b.end();
+    } finally {
+      await srv.stop();
+      await a.end();
+    }
+  });
+
   test('a writer killed with SIGKILL stays listed as stale with its last values', async () => {
     const dir = tempStatsDir();
     const w = runScript(WRITER, { env: { DIR: dir } });

@@ -467,6 +467,8 @@ type Step =
       readonly unit: BaseUnit;
       /** A counter's key in the renderer's CounterTracker (what writers that left had counted). */
       readonly key: string;
+      /** What writers that left had counted, as of the tracker's last update (see setRetired). */
+      retired: number;
     }
   | {
       readonly kind: 'info' | 'histogram' | 'struct';
@@ -529,6 +531,7 @@ function makePlan(view: StoreView, o: Required<ExpositionOptions>): Plan {
       combine,
       unit,
       key: CounterTracker.key(s.field, s.group),
+      retired: 0,
     });
   header('mmstats_files', 'gauge', 'Stats files found, readable or not.', '');
   line(`mmstats_files ${view.files.length}`);
@@ -599,11 +602,11 @@ function writerValues<T>(view: StoreView, sources: readonly ValueSource[]): { va
 }
 
 /** A numeric series' value: one source's, or the sources combined by the rule of their kind. */
-function numberOf(view: StoreView, st: Extract<Step, { kind: 'number' }>, counters: CounterTracker): number | bigint {
+function numberOf(view: StoreView, st: Extract<Step, { kind: 'number' }>): number | bigint {
   const { sources, combine } = st;
   if (combine === 'counter') {
     // The live writers' values as read now, plus what writers that left had counted.
-    const retired = counters.retiredOf(st.key);
+    const retired = st.retired;
     if (sources.length === 1 && retired === 0) return valueOf(view, sources[0]!) as number | bigint;
     let sum = retired;
     for (const from of sources) sum += Number(valueOf(view, from));
@@ -671,7 +674,7 @@ class ResponseBytes {
 }
 
 /** Render `view` by `plan`, which must have been made from a view of the same layout (see sameLayout). */
-function renderPlan(plan: Plan, view: StoreView, counters: CounterTracker): Buffer {
+function renderPlan(plan: Plan, view: StoreView): Buffer {
   const out = new ResponseBytes(plan.lastSize + 1024);
   const lines: string[] = [];
   for (const st of plan.steps) {
@@ -681,7 +684,7 @@ function renderPlan(plan: Plan, view: StoreView, counters: CounterTracker): Buff
         break;
       case 'number':
         out.bytes(st.prefix);
-        out.ascii(formatValue(inBaseUnit(numberOf(view, st, counters), st.unit)));
+        out.ascii(formatValue(inBaseUnit(numberOf(view, st), st.unit)));
         break;
       case 'info': {
         // Writers of one label set that say different things: one series per text.
@@ -869,7 +872,7 @@ export class MetricsRenderer {
       this.plansMade++;
     }
     this.lastView = view;
-    return renderPlan(this.last.plan, view, this.counters);
+    return renderPlan(this.last.plan, view);
   }
 
   private updateCounters(plan: Plan, view: StoreView): void {
@@ -877,5 +880,7 @@ export class MetricsRenderer {
       plan.visible.map((i) => view.files[i]!.snapshot!),
       plan.groups,
     );
+    // The retired sums change only here: each counter step keeps its own, so a scrape looks up none.
+    for (const st of plan.steps) if (st.kind === 'number' && st.combine === 'counter') st.retired = this.counters.retiredOf(st.key);
   }
 }

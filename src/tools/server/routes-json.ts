@@ -24,7 +24,7 @@ import type { HistogramValue } from '../../reader/reader.js';
 import { HttpError, sendJson, sendJsonList, sendText, type Handler, type RouteContext } from './http.js';
 import { MetricsRenderer, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wantsOpenMetrics, type ExpositionOptions } from './prometheus.js';
 import { checkName, resolveInside, UnsafeInput } from './safe-path.js';
-import { isHistogram, jsonValue, writerRow, type FileRow } from './store.js';
+import { isHistogram, jsonValue, writerRow, type FileRow, type StatsStore } from './store.js';
 import { summarizeHistogram } from './summary.js';
 
 const GAUGE_MODES: readonly GaugeMode[] = ['sum', 'max', 'min', 'avg', 'latest'];
@@ -184,9 +184,14 @@ const status: Handler = (_req, res, ctx) => {
   });
 };
 
-/** The `/metrics` handler: one renderer per format, each keeping its plan and counter totals from scrape to scrape. */
-function metricsRoute(options: ExpositionOptions): Handler {
+/**
+ * The `/metrics` handler: one renderer per format, each keeping its plan and counter
+ * totals from scrape to scrape. With `warm`, the text format's plan is made now from
+ * a read of every file, so that the first scrape costs about what the next ones do.
+ */
+function metricsRoute(options: ExpositionOptions, warm?: StatsStore): Handler {
   const renderers = { text: new MetricsRenderer(options), openMetrics: new MetricsRenderer({ ...options, openMetrics: true }) };
+  if (warm) renderers.text.render(warm.read());
   return (req, res, ctx) => {
     const om = wantsOpenMetrics(req.headers.accept);
     const body = (om ? renderers.openMetrics : renderers.text).render(ctx.store.read());
@@ -214,8 +219,12 @@ const index: Handler = (_req: IncomingMessage, res: ServerResponse, ctx) => {
   });
 };
 
-/** The JSON and metrics routes, as [method, prefix, handler]; `exposition` configures `/metrics`. */
-export function jsonRoutes(exposition: ExpositionOptions = {}): [string, string, Handler][] {
+/**
+ * The JSON and metrics routes, as [method, prefix, handler]; `exposition` configures
+ * `/metrics`. With `warm`, every file of that store is opened and read, and the
+ * `/metrics` plan made, before this returns.
+ */
+export function jsonRoutes(exposition: ExpositionOptions = {}, warm?: StatsStore): [string, string, Handler][] {
   return [
     ['GET', '/', index],
     ['GET', '/stats', stats],
@@ -224,6 +233,6 @@ export function jsonRoutes(exposition: ExpositionOptions = {}): [string, string,
     ['GET', '/api/fields', fields],
     ['GET', '/api/files', oneFile],
     ['GET', '/api/status', status],
-    ['GET', '/metrics', metricsRoute(exposition)],
+    ['GET', '/metrics', metricsRoute(exposition, warm)],
   ];
 }
