@@ -194,12 +194,13 @@ async function main(): Promise<void> {
         'library readAll ms',
         'open readers re-read ms',
         'slurp --json ms',
+        'serve start ms',
         '/metrics first ms',
         '/metrics ms',
         'first/warm',
       ],
     ];
-    const measured = new Map<string, { openMs: number; readAllMs: number; firstMs?: number; metricsMs?: number }>();
+    const measured = new Map<string, { openMs: number; readAllMs: number; startMs?: number; firstMs?: number; metricsMs?: number }>();
     for (const [files, fields] of sets) {
       const dir = benchDir('mmstats-bench-read-');
       const writers = await startWriters(dir, files, fields);
@@ -207,13 +208,20 @@ async function main(): Promise<void> {
       const reread = timeOpenReaders(dir, smoke ? 1 : 5);
       const slurp = timeSlurpJson(dir, smoke ? 1 : 3);
       const metrics = await timeServeMetrics(dir, smoke ? 1 : 5);
-      measured.set(`${files}x${fields}`, { openMs: writers.openMs, readAllMs: lib.ms, firstMs: metrics?.firstMs, metricsMs: metrics?.ms });
+      measured.set(`${files}x${fields}`, {
+        openMs: writers.openMs,
+        readAllMs: lib.ms,
+        startMs: metrics?.startMs,
+        firstMs: metrics?.firstMs,
+        metricsMs: metrics?.ms,
+      });
       readerRows.push([
         `${lib.files} x ${lib.fields / Math.max(1, lib.files)}`,
         writers.openMs.toFixed(3),
         lib.ms.toFixed(1),
         reread.toFixed(1),
         slurp === undefined ? 'n/a' : slurp.toFixed(0),
+        metrics === undefined ? 'n/a' : metrics.startMs.toFixed(0),
         metrics === undefined ? 'n/a' : metrics.firstMs.toFixed(0),
         metrics === undefined ? 'n/a' : metrics.ms.toFixed(0),
         metrics === undefined ? 'n/a' : `${(metrics.firstMs / metrics.ms).toFixed(1)}x`,
