@@ -108,8 +108,10 @@ on('leftover', async () => {
     const Job = defineModel('Job', { done: field.counter() });
     require('node:worker_threads').parentPort.postMessage(Job.open({ path: process.env.DIR, keep: true }).path);
   });\`, { eval: true });
+  // Both listeners first: a worker's exit drains its messages and emits 'exit' in the same turn.
+  const exited = new Promise((resolve) => w.once('exit', resolve));
   const file = await new Promise((resolve) => w.once('message', resolve));
-  await new Promise((resolve) => w.once('exit', resolve));
+  await exited;
   return file;
 });
 on('openRemove', () => {
