@@ -111,6 +111,50 @@ for (const [signal, workers] of [
   });
 }
 
+test('SIGTERM while worker threads open and remove stats flat out: the handler reads the list as it changes, and the process still dies of SIGTERM with its files gone', async () => {
+  const dir = tempStatsDir();
+  const w = runScript(
+    `
+import { Worker } from 'node:worker_threads';
+const churn = \`
+  const { parentPort } = require('node:worker_threads');
+  const churned = new Int32Array(require('node:worker_threads').workerData);
+  import(process.env.ENTRY).then(({ openStats }) => {
+    const kept = openStats({ name: 'Stable', path: process.env.DIR });
+    parentPort.postMessage(kept.path);
+    for (let i = 0; ; i++) {
+      openStats({ name: 'Churn' + (i % 4), path: process.env.DIR }).remove();
+      Atomics.add(churned, 0, 1);
+    }
+  });
+\`;
+const churned = new SharedArrayBuffer(4);
+const paths = [];
+for (let i = 0; i < 3; i++) {
+  const w = new Worker(churn, { eval: true, workerData: churned });
+  paths.push(await new Promise((r) => w.once('message', r)));
+}
+on('churned', () => Atomics.load(new Int32Array(churned), 0));
+ready(paths);
+`,
+    { env: { DIR: dir, ENTRY: ENTRY_URL } },
+  );
+  const stable: string[] = await w.ready;
+  assert.equal(exists(stable).length, 3);
+  // The slots change all the time now.
+  await waitFor(async () => (await w.call('churned')) > 200, 20_000, 'the workers to open and remove stats');
+  const died = new Promise<NodeJS.Signals | null>((r) => w.child.once('exit', (_code, sig) => r(sig)));
+  w.child.kill('SIGTERM');
+  // A handler that hung (on a lock, in a list being changed) would keep the process: SIGKILL then says so.
+  const hung = setTimeout(() => w.child.kill('SIGKILL'), 20_000);
+  assert.equal(await died, 'SIGTERM');
+  clearTimeout(hung);
+  assert.deepEqual(exists(stable), [], 'every thread’s listed file removed');
+  // A churned file created but not yet listed when the signal came may stay (its
+  // window is between the file's creation and its listing); no more than one per thread.
+  assert.ok(fs.readdirSync(dir).length <= 3, fs.readdirSync(dir).join(', '));
+});
+
 for (const when of ['after', 'before'] as const) {
   test(`stats only in worker threads, the program's own SIGTERM handler installed ${when} they open: it runs, the program lives on with its files`, async () => {
     const dir = tempStatsDir();
