@@ -224,7 +224,12 @@ export async function scrapeHeadline(o: HeadlineOptions): Promise<unknown> {
   const pin = canPin();
   // Printed as they come: a full run takes minutes.
   const lines = { push: (line: string) => console.log(line) };
-  const load = () => os.loadavg()[0]!.toFixed(2);
+  // The 1-minute load average, and a warning where other work was running: above 1.5 on two cores, it takes
+  // CPU 0 or CPU 1 for a good part of the time.
+  const load = () => {
+    const l = os.loadavg()[0]!;
+    return l.toFixed(2) + (l > 1.5 && !o.smoke ? ' -- WARNING: the machine is busy; these figures mean nothing' : '');
+  };
   lines.push(
     `\nThe cost of being watched: service on CPU ${SERVICE_CPU}; load, ${SCRAPE_HZ} Hz scraper and mmstats serve on CPU ${OTHERS_CPU}` +
       (pin ? ' (taskset)' : ' -- NOT PINNED (no taskset or fewer than 2 CPUs): figures mean nothing'),
