@@ -9,7 +9,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { StatsReader, aggregateFields, readAll, type Snapshot } from '../src/index.js';
+import { parseExposition, type Family } from './helpers/exposition.js';
 import { DIST, startCli, tempStatsDir, waitFor, type CliProcess } from './helpers/proc.js';
+import { startServe } from './helpers/serve.js';
 
 const example = (name: string) => path.join(DIST, 'examples', `${name}.js`);
 
@@ -39,15 +41,22 @@ async function stop(p: CliProcess): Promise<void> {
   assert.equal(r.code, 0, `exit code; stderr: ${r.stderr}`);
 }
 
-function get(url: string, method = 'GET'): Promise<number> {
+/** A request on a connection of its own (a cluster's primary hands each connection to the next worker). */
+function request(url: string, method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', reject);
     req.end();
   });
+}
+
+async function get(url: string, method = 'GET'): Promise<number> {
+  return (await request(url, method)).status;
 }
 
 function value(s: Snapshot, label: string): any {
@@ -187,5 +196,90 @@ test(
       await stop(p);
     }
     await waitFor(() => fs.readdirSync(dir).length === 0, 20_000, 'the cluster to remove its files');
+  },
+);
+
+test(
+  'express-cluster example: a prom-client Express app on 4 workers, only its import changed; mmstats serve and clusterMetrics() count every request',
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempStatsDir();
+    const { p, info } = await start('express-cluster', ['0', '0'], dir);
+    const srv = await startServe(['--port', '0', '--path', dir]);
+    try {
+      assert.equal(info.workers.length, 4);
+      // [method, path, its route template, expected status, how many]
+      const plan: [string, string, string, number, number][] = [
+        ['GET', '', '/', 200, 40],
+        ['GET', 'users/', '/users/:id', 200, 20],
+        ['POST', 'orders', '/orders', 201, 12],
+        ['GET', 'error', '/error', 500, 8],
+        ['GET', 'nope', 'unmatched', 404, 4],
+      ];
+      const expected: Record<string, number> = {};
+      const servedBy = new Set<number>();
+      let sent = 0;
+      for (const [method, url, route, status, n] of plan) {
+        for (let i = 0; i < n; i++) {
+          const r = await request(info.url + (url.endsWith('/') ? url + i : url), method);
+          assert.equal(r.status, status, `${method} /${url}`);
+          const pid = /served by (\d+)/.exec(r.body)?.[1] ?? (status < 300 ? JSON.parse(r.body).worker : undefined);
+          if (pid) servedBy.add(Number(pid));
+          sent++;
+        }
+        expected[`http_requests_total{method="${method}",route="${route}",status_code="${status}"}`] = n;
+      }
+      assert.deepEqual([...servedBy].sort(), [...info.workers].sort(), 'every worker served requests');
+
+      // mmstats serve: the workers' files, combined per label set (cmd and model are the writer labels).
+      const total = (f: Map<string, Family>) => [...(f.get('http_requests_total')?.samples.values() ?? [])].reduce((a, b) => a + b, 0);
+      const served = (await waitFor(
+        async () => {
+          const text = await (await fetch(`${srv.url}metrics`)).text();
+          const f = parseExposition(text, { cmd: 'express-cluster', model: 'PromClient' }, ['mmstats_files']);
+          return total(f) === sent ? f : undefined;
+        },
+        20_000,
+        `mmstats serve to count the ${sent} requests`,
+      ))!;
+      assert.equal(served.get('mmstats_writer_alive')!.samples.get('mmstats_writer_alive{}'), 4, 'one file per worker');
+      assert.deepEqual(Object.fromEntries(served.get('http_requests_total')!.samples), expected);
+      const counts = [...served.get('http_request_duration_seconds')!.samples].filter(([k]) =>
+        k.startsWith('http_request_duration_seconds_count'),
+      );
+      assert.deepEqual(
+        Object.fromEntries(counts),
+        Object.fromEntries(
+          Object.entries(expected).map(([k, v]) => [k.replace('http_requests_total', 'http_request_duration_seconds_count'), v]),
+        ),
+      );
+
+      // prom-client's AggregatorRegistry in the primary, reading the same files: the same counts and buckets.
+      const res = await fetch(info.clusterMetrics);
+      assert.equal(res.status, 200);
+      const cluster = parseExposition(await res.text());
+      assert.deepEqual(Object.fromEntries(cluster.get('http_requests_total')!.samples), expected);
+      const histogram = (f: Map<string, Family>) => [...f.get('http_request_duration_seconds')!.samples];
+      assert.deepEqual(
+        histogram(cluster).filter(([k]) => !k.includes('_sum{')),
+        histogram(served).filter(([k]) => !k.includes('_sum{')),
+      );
+      for (const [k, v] of histogram(served).filter(([k]) => k.includes('_sum{'))) {
+        const theirs = cluster.get('http_request_duration_seconds')!.samples.get(k)!;
+        assert.ok(v > 0 && Math.abs(v - theirs) <= 1e-9 * v, `${k}: ${v} served, ${theirs} from clusterMetrics()`);
+      }
+      // Gauges: serve sums the live workers of a label set; clusterMetrics() applies
+      // prom-client's aggregator (first for the version) (docs/MIGRATING.md).
+      assert.equal(served.get('nodejs_version_info')!.samples.size, 1);
+      assert.equal([...served.get('nodejs_version_info')!.samples.values()][0], 4);
+      assert.equal([...cluster.get('nodejs_version_info')!.samples.values()][0], 1);
+      for (const name of ['process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'nodejs_heap_space_size_used_bytes']) {
+        assert.ok(served.has(name) && cluster.has(name), name);
+      }
+    } finally {
+      await srv.stop();
+      await stop(p);
+    }
+    await waitFor(() => fs.readdirSync(dir).length === 0, 20_000, 'the workers to remove their files');
   },
 );

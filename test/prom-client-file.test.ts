@@ -114,3 +114,30 @@ describe('mmstats/prom-client values live in the mmstats file', () => {
     assert.equal(fileSamples(snap).get('worker_jobs_total{kind="resize"}'), 7);
   });
 });
+
+test('the default metrics are in the file as soon as collectDefaultMetrics() returns, not a refresh later', async () => {
+  const dir = tempStatsDir();
+  const app = runScript(
+    `const client = await import(${JSON.stringify(DROP_IN)});
+client.collectDefaultMetrics();
+ready(process.pid);
+setTimeout(() => {}, 60000);`,
+    { env: { MMSTATS_PATH: dir } },
+  );
+  try {
+    const pid = await app.ready;
+    const snap = readAll([dir]).snapshots.find((s) => s.writer.pid === pid);
+    assert.ok(snap, `no file of ${pid}`);
+    const families = new Set((snap.fields as (FieldValue & { family?: string })[]).map((f) => f.family ?? f.label));
+    for (const name of [
+      'nodejs_version_info',
+      'process_cpu_user_seconds_total',
+      'process_start_time_seconds',
+      'nodejs_heap_size_used_bytes',
+    ]) {
+      assert.ok(families.has(name), `${name} in ${[...families]}`);
+    }
+  } finally {
+    await app.end();
+  }
+});

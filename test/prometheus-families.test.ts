@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { runCli, runScript, startCli, tempStatsDir, waitFor, type ScriptProcess } from './helpers/proc.js';
 import { startServe, systemProgram } from './helpers/serve.js';
-import { queryAll, startPrometheus } from './helpers/prometheus.js';
+import { queryAll, prometheusOrSkip, startPrometheus } from './helpers/prometheus.js';
 
 /** A web service's labelled families: requests by method and status, durations by route. */
 const WRITER = `
@@ -87,11 +87,8 @@ test(
   'a real Prometheus scrapes labelled families: sum by (status) and histogram_quantile over http_route give what the writers wrote',
   { timeout: 120_000 },
   async (t) => {
-    const prometheus = systemProgram('prometheus');
-    if (!prometheus) {
-      t.skip('prometheus is not installed: apt-get install prometheus');
-      return;
-    }
+    const prometheus = prometheusOrSkip(t);
+    if (!prometheus) return;
     const dir = tempStatsDir();
     const [w1, w2] = await startWriters(dir);
     // Every child exists (at zero) before the first scrape, so that rate() sees the increase.

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runScript, tempStatsDir, waitFor } from './helpers/proc.js';
-import { startServe, systemProgram } from './helpers/serve.js';
-import { queryAll, startPrometheus } from './helpers/prometheus.js';
+import { startServe } from './helpers/serve.js';
+import { queryAll, prometheusOrSkip, startPrometheus } from './helpers/prometheus.js';
 
 const WRITER = `
 const Web = defineModel('Web', {
@@ -23,11 +23,8 @@ test(
   'a real Prometheus server scrapes mmstats serve and its query API returns the values a writer process wrote',
   { timeout: 90_000 },
   async (t) => {
-    const prometheus = systemProgram('prometheus');
-    if (!prometheus) {
-      t.skip('prometheus is not installed: apt-get install prometheus');
-      return;
-    }
+    const prometheus = prometheusOrSkip(t);
+    if (!prometheus) return;
     const dir = tempStatsDir();
     const w = runScript(WRITER, { env: { DIR: dir } });
     await w.ready;

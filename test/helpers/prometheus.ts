@@ -1,12 +1,14 @@
 /**
- * Test helper: a real Prometheus server (the system's `prometheus`) scraping one
- * target every second, in a private data directory, and its query API.
+ * Test helper: a real Prometheus server (the system's `prometheus`) scraping its
+ * targets every second, in a private data directory, and its query API.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 import { tempStatsDir } from './proc.js';
+import { systemProgram } from './serve.js';
 
 /** A running Prometheus. */
 export interface PrometheusProcess {
@@ -30,8 +32,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Start `prometheus` (the path of the program) scraping `target` (`host:port`) every second as job `mmstats`. */
-export async function startPrometheus(prometheus: string, target: string): Promise<PrometheusProcess> {
+/** The path of the system's `prometheus`, or undefined with the test skipped when it is not installed. */
+export function prometheusOrSkip(t: TestContext): string | undefined {
+  const prometheus = systemProgram('prometheus');
+  if (!prometheus) t.skip('prometheus is not installed: apt-get install prometheus');
+  return prometheus;
+}
+
+/** Start `prometheus` (the path of the program) scraping each target (`host:port`) every second as job `mmstats`. */
+export async function startPrometheus(prometheus: string, target: string | readonly string[]): Promise<PrometheusProcess> {
+  const targets = (typeof target === 'string' ? [target] : target).map((t) => `'${t}'`).join(', ');
   const work = tempStatsDir('mmstats-prometheus-');
   const port = await freePort();
   const config = path.join(work, 'prometheus.yml');
@@ -44,7 +54,7 @@ export async function startPrometheus(prometheus: string, target: string): Promi
       'scrape_configs:',
       '  - job_name: mmstats',
       '    static_configs:',
-      `      - targets: ['${target}']`,
+      `      - targets: [${targets}]`,
       '',
     ].join('\n'),
   );
@@ -79,6 +89,35 @@ export async function queryAll(base: string, promql: string): Promise<{ metric: 
     const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`);
     const body = (await res.json()) as { data?: { result: { metric: Record<string, string>; value: [number, string] }[] } };
     return (body.data?.result ?? []).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+  } catch {
+    return [];
+  }
+}
+
+/** An instant query's answer as Prometheus gives it: `success` with its results, or `error` with the reason. */
+export async function instantQuery(
+  base: string,
+  promql: string,
+): Promise<{ status: string; error?: string; result: { metric: Record<string, string>; value: number }[] }> {
+  const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await res.json()) as {
+    status: string;
+    error?: string;
+    data?: { result: { metric: Record<string, string>; value: [number, string] }[] };
+  };
+  return {
+    status: body.status,
+    error: body.error,
+    result: (body.data?.result ?? []).map((r) => ({ metric: r.metric, value: Number(r.value[1]) })),
+  };
+}
+
+/** The values of `label` over the series matching `match` (what Grafana's `label_values(match, label)` asks for); empty while Prometheus has none or is not up. */
+export async function labelValues(base: string, label: string, match: string): Promise<string[]> {
+  try {
+    const res = await fetch(`${base}/api/v1/label/${encodeURIComponent(label)}/values?match[]=${encodeURIComponent(match)}`);
+    const body = (await res.json()) as { status: string; data?: string[] };
+    return body.data ?? [];
   } catch {
     return [];
   }

@@ -432,7 +432,14 @@ export const collectDefaultMetrics: {
       throw new TypeError('config must be null, undefined, or an object');
     const c: Config = { eventLoopMonitoringPrecision: 10, ...config };
     const list: Collect[] = [];
-    for (const group of Object.values(groups)) group(c, list);
+    for (const [name, group] of Object.entries(groups)) {
+      const first = list.length;
+      group(c, list);
+      // Into the file at once, so that a reader (mmstats serve, clusterMetrics()) need not
+      // wait for the first refresh; but the event-loop figures cover a span of time (and
+      // prom-client's first scrape reports the lag still unset): they wait for it.
+      if (name !== 'eventLoopLag') for (let i = first; i < list.length; i++) list[i]!();
+    }
     refreshers.add(list);
     if (timer === undefined) {
       timer = setInterval(refreshAll, REFRESH_MS);
