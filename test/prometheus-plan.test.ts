@@ -116,3 +116,49 @@ test('a kept plan follows a family whose children come and go, a freed slot reus
     await writer.end();
   }
 });
+
+test('sample values are written as Prometheus reads them: integers digit for digit, others as JavaScript prints them', async () => {
+  const values = [
+    0,
+    -0,
+    7,
+    -7,
+    10,
+    99,
+    100,
+    123456789012,
+    2 ** 31,
+    -(2 ** 31) - 1,
+    2 ** 53 - 1,
+    -(2 ** 53 - 1),
+    2 ** 53,
+    1e21,
+    0.5,
+    -1.25,
+    1e-7,
+  ];
+  const dir = tempStatsDir();
+  const writer = runScript(
+    `
+const s = openStats({ name: 'Digits', path: env.DIR, defaultFields: false });
+const values = ${JSON.stringify(values)};
+values.forEach((v, i) => s.add('v' + i, field.gauge()).set(Object.is(v, 0) && i === 1 ? -0 : v));
+s.add('big.count', field.counter()).incr(4294967296);
+ready(null);
+`,
+    { env: { DIR: dir } },
+  );
+  await writer.ready;
+  const store = new StatsStore({ paths: [dir], cacheMs: 0, rescanMs: 0 });
+  try {
+    const text = new MetricsRenderer().render(store.read()).toString('utf8');
+    values.forEach((v, i) => {
+      const shown = String(i === 1 ? -0 : v); // -0 prints as 0
+      assert.match(text, new RegExp(`^v${i}\\{[^}]*\\} ${shown.replace(/[.+]/g, '\\$&')}$`, 'm'), `v${i} = ${shown}`);
+    });
+    assert.match(text, /^big_count_total\{[^}]*\} 4294967296$/m);
+  } finally {
+    store.close();
+    await writer.end();
+  }
+});

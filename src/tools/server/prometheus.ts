@@ -662,6 +662,34 @@ class ResponseBytes {
     this.size += this.buf.write(s, this.size);
     this.buf[this.size++] = 0x0a;
   }
+  /**
+   * A sample value and its newline, as formatValue writes it. A safe integer (every
+   * counter, most gauges) has its digits written here: no string is made and no
+   * native write called for it, which was most of a scrape's time per series.
+   */
+  value(v: number | bigint): void {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+      this.ascii(formatValue(v));
+      return;
+    }
+    this.room(18); // sign, 16 digits, newline
+    const buf = this.buf;
+    let pos = this.size;
+    let n = v;
+    if (n < 0) {
+      buf[pos++] = 0x2d;
+      n = -n;
+    }
+    let digits = 1;
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+    const end = pos + digits;
+    for (let i = end - 1; i >= pos; i--) {
+      buf[i] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    buf[end] = 0x0a;
+    this.size = end + 1;
+  }
   /** A formatted number and its newline: ASCII, so one byte per character. */
   ascii(s: string): void {
     this.room(s.length + 1);
@@ -684,7 +712,7 @@ function renderPlan(plan: Plan, view: StoreView): Buffer {
         break;
       case 'number':
         out.bytes(st.prefix);
-        out.ascii(formatValue(inBaseUnit(numberOf(view, st), st.unit)));
+        out.value(inBaseUnit(numberOf(view, st), st.unit));
         break;
       case 'info': {
         // Writers of one label set that say different things: one series per text.
