@@ -11,7 +11,16 @@ import { table, sink } from './harness.js';
 import { runHotPath } from './hot-path.js';
 import { scrapeHeadline } from './scrape-cost.js';
 import { familiesScrape } from './families-scrape.js';
-import { benchDir, startWriters, timeLibrarySnapshot, timeModelOpen, timeOpenReaders, timeServeMetrics, timeSlurpJson } from './readers.js';
+import {
+  benchDir,
+  cpuOfWarmScrape,
+  startWriters,
+  timeLibrarySnapshot,
+  timeModelOpen,
+  timeOpenReaders,
+  timeServeMetrics,
+  timeSlurpJson,
+} from './readers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -174,6 +183,12 @@ async function main(): Promise<void> {
       `\nopen a model of 100 fields: ${open.ms.toFixed(2)} ms (median); file bytes per numeric field: ${open.bytesPerField.toFixed(0)}`,
     );
 
+    console.log(
+      `load average at the start: ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
     // Readers: files x fields, each set written by a child process.
     const sets = args['reader-sets']
       ? args['reader-sets'].split(',').map((x) => x.split('x').map(Number) as [number, number])
@@ -192,15 +207,28 @@ async function main(): Promise<void> {
         'files x fields',
         'writer open ms/file',
         'library readAll ms',
+        'readAll CPU ms',
         'open readers re-read ms',
         'slurp --json ms',
         'serve start ms',
         '/metrics first ms',
         '/metrics ms',
         'first/warm',
+        'warm scrape CPU ms',
       ],
     ];
-    const measured = new Map<string, { openMs: number; readAllMs: number; startMs?: number; firstMs?: number; metricsMs?: number }>();
+    const measured = new Map<
+      string,
+      {
+        openMs: number;
+        readAllMs: number;
+        readAllCpuMs: number;
+        scrapeCpuMs: number;
+        startMs?: number;
+        firstMs?: number;
+        metricsMs?: number;
+      }
+    >();
     for (const [files, fields] of sets) {
       const dir = benchDir('mmstats-bench-read-');
       const writers = await startWriters(dir, files, fields);
@@ -208,9 +236,12 @@ async function main(): Promise<void> {
       const reread = timeOpenReaders(dir, smoke ? 1 : 5);
       const slurp = timeSlurpJson(dir, smoke ? 1 : 3);
       const metrics = await timeServeMetrics(dir, smoke ? 1 : 5);
+      const scrapeCpu = cpuOfWarmScrape(dir, smoke ? 1 : 5);
       measured.set(`${files}x${fields}`, {
         openMs: writers.openMs,
         readAllMs: lib.ms,
+        readAllCpuMs: lib.cpuMs,
+        scrapeCpuMs: scrapeCpu,
         startMs: metrics?.startMs,
         firstMs: metrics?.firstMs,
         metricsMs: metrics?.ms,
@@ -219,12 +250,14 @@ async function main(): Promise<void> {
         `${lib.files} x ${lib.fields / Math.max(1, lib.files)}`,
         writers.openMs.toFixed(3),
         lib.ms.toFixed(1),
+        lib.cpuMs.toFixed(1),
         reread.toFixed(1),
         slurp === undefined ? 'n/a' : slurp.toFixed(0),
         metrics === undefined ? 'n/a' : metrics.startMs.toFixed(0),
         metrics === undefined ? 'n/a' : metrics.firstMs.toFixed(0),
         metrics === undefined ? 'n/a' : metrics.ms.toFixed(0),
         metrics === undefined ? 'n/a' : `${(metrics.firstMs / metrics.ms).toFixed(1)}x`,
+        scrapeCpu.toFixed(1),
       ]);
       await writers.stop();
       fs.rmSync(dir, { recursive: true, force: true });
