@@ -44,13 +44,27 @@ function mmstatsCases(format: 1 | 2, dir: string): { cases: Case[]; stats: Stats
     { name: `mmstats ${v} gauge set`, group: 'store', make: loop(s.gauge, 'x.set(i)', 'x.value') },
     { name: `mmstats ${v} int64 set`, group: 'store', make: loop(s.int64, 'x.set(i)', 'x.number') },
     {
-      name: `mmstats ${v} string set`,
+      name: `mmstats ${v} string set (ASCII, README: set('/users/7'))`,
       group: 'compound',
-      make: loop({ f: s.text, words: ['idle', 'busy', 'draining', 'stopped'] }, 'x.f.set(x.words[i & 3])', 'x.f.value.length'),
+      make: loop(
+        { f: s.text, words: ['/users/7', 'idle', 'draining', '/api/v1/orders/12345/items'] },
+        'x.f.set(x.words[i & 3])',
+        'x.f.value.length',
+      ),
+    },
+    {
+      name: `mmstats ${v} string set (non-ASCII)`,
+      group: 'compound',
+      make: loop({ f: s.text, words: ['café', 'naïve', 'Zürich', 'Ångström'] }, 'x.f.set(x.words[i & 3])', 'x.f.value.length'),
     },
     { name: `mmstats ${v} labelled counter incr`, group: 'increment', make: loop(series, 'x.incr()', 'x.value') },
   ];
   if (format === 2) {
+    cases.push({
+      name: `mmstats ${v} compound set({ min, max }) (docs: the call shown)`,
+      group: 'compound',
+      make: loop(s.triple, 'x.set({ min: i, max: i + 1 })', 'x.value.max'),
+    });
     cases.push({
       name: `mmstats ${v} compound update`,
       group: 'compound',
@@ -73,6 +87,8 @@ function familyCases(s: Stats): Case[] {
   const statuses = ['200', '500'];
   for (const m of methods) for (const st of statuses) fam.with(m, st);
   const x = { f: fam, m: methods, s: statuses, h: fam.with('GET', '200') };
+  const five = { f: s.add('bench.family5', field.counter({ labels: ['method', 'status', 'route', 'region', 'server'] })), h: ['a', 'b'] };
+  for (const h of five.h) five.f.with('GET', '200', '/users/:id', 'eu', h);
   return [
     { name: 'mmstats v2 family child incr (held)', group: 'increment', make: loop(fam.with('GET', '200'), 'x.incr()', 'x.value') },
     {
@@ -94,6 +110,32 @@ function familyCases(s: Stats): Case[] {
       name: 'mmstats v2 family labels({a, b}).incr()',
       group: 'peer',
       make: loop(x, 'x.f.labels({ method: x.m[i & 1], status: x.s[(i >> 1) & 1] }).incr()', 'x.h.value'),
+    },
+    {
+      // The same lookup with label objects made once: what is left of the collections
+      // above is the caller's object literal, which the hit's key count keeps alive.
+      name: 'mmstats v2 family labels(set) hit, set objects made once',
+      group: 'peer',
+      make: loop(
+        { ...x, sets: methods.flatMap((method) => statuses.map((status) => ({ method, status }))) },
+        'x.h = x.f.labels(x.sets[i & 3])',
+        'x.h.value',
+      ),
+    },
+    {
+      name: "mmstats v2 family with('GET', 200).incr() (README)",
+      group: 'peer',
+      make: loop(fam, "x.with('GET', 200).incr()", "x.with('GET', 200).value"),
+    },
+    {
+      name: "mmstats v2 family labels({ method: 'POST', status: 500 }).incr() (README)",
+      group: 'peer',
+      make: loop(fam, "x.labels({ method: 'POST', status: 500 }).incr()", "x.with('POST', 500).value"),
+    },
+    {
+      name: 'mmstats v2 family of 5 labels, with(a, b, c, d, e) hit',
+      group: 'peer',
+      make: loop(five, "x.f.with('GET', '200', '/users/:id', 'eu', x.h[i & 1])", "x.f.with('GET', '200', '/users/:id', 'eu', 'a').value"),
     },
   ];
 }
@@ -154,6 +196,13 @@ function extraCases(s: Stats, v: string): Case[] {
     name: `mmstats ${v} timer start+stop`,
     group: 'peer',
     make: loop({ t, acc: new Float64Array(1) }, 'x.acc[0] += x.t.stop(x.t.start())', 'x.acc[0]'),
+  });
+  // The README's other two forms: time(fn), and a scope (`using _ = t.scope()`, its dispose called by hand here).
+  out.push({ name: `mmstats ${v} timer time(fn) (README)`, group: 'peer', make: loop({ t, fn: () => 1 }, 'x.t.time(x.fn)', 'x.t.count') });
+  out.push({
+    name: `mmstats ${v} timer scope() and its dispose (README: using)`,
+    group: 'peer',
+    make: loop(t, 'x.scope()[Symbol.dispose]()', 'x.count'),
   });
   return out;
 }

@@ -186,6 +186,35 @@ test('label names are checked when the field is made; label values when a child 
   }
 });
 
+test('a family of 5 or more labels: with() hits return the same child, checks arity, and a reader sees its labels', () => {
+  const dir = tempStatsDir();
+  const stats = openStats({ name: 'Five', path: dir, defaultFields: false });
+  try {
+    const names = ['method', 'status', 'route', 'region', 'server', 'zone'] as const;
+    const f = stats.add('req5', field.counter({ labels: names }));
+    const a = f.with('GET', 200, '/users/:id', 'eu', 'h1', 'z');
+    a.incr();
+    assert.equal(f.with('GET', 200, '/users/:id', 'eu', 'h1', 'z'), a);
+    assert.equal(f.with('GET', '200', '/users/:id', 'eu', 'h1', 'z'), a, 'a number and its string name one child');
+    const b = f.with('GET', 200, '/users/:id', 'eu', 'h2', 'z');
+    assert.notEqual(b, a);
+    b.incr(5);
+    assert.equal(f.labels({ method: 'GET', status: 200, route: '/users/:id', region: 'eu', server: 'h2', zone: 'z' }), b);
+    assert.throws(() => (f.with as any)('GET', 200, '/users/:id', 'eu', 'h1'), labelError(/takes 6 label values/));
+    assert.throws(() => (f.with as any)('GET', 200, '/users/:id', 'eu', 'h1', 'z', 'x'), labelError(/not 7/));
+    const seen = readFields(stats.path).filter((x) => x.family === 'req5');
+    assert.deepEqual(
+      seen.map((x) => [x.labels, x.value]),
+      [
+        [{ method: 'GET', status: '200', route: '/users/:id', region: 'eu', server: 'h1', zone: 'z' }, 1],
+        [{ method: 'GET', status: '200', route: '/users/:id', region: 'eu', server: 'h2', zone: 'z' }, 5],
+      ],
+    );
+  } finally {
+    stats.remove();
+  }
+});
+
 test('remove and clear: readers stop seeing children, freed slots are reused, a stale handle never writes into a reused slot', () => {
   const dir = tempStatsDir();
   const stats = openStats({ name: 'Churn', path: dir, defaultFields: false });

@@ -627,6 +627,9 @@ type FamilyClass = new (label: string, at: Placement, spec: FamilySpec) => Famil
  * as much (BENCHMARKS.md, "Labelled families"). The names are
  * checked identifiers ([a-zA-Z_][a-zA-Z0-9_]*), so the source is safe to compile.
  * Keys are still counted on a hit, so an unknown name is an error there too.
+ * Past 4 labels (Family1 to Family4 are written out), `with` is compiled too, with
+ * one parameter per label: a rest array would be a new array on every call that V8
+ * does not inline.
  */
 function namedLookupClass(base: FamilyClass, names: readonly string[]): FamilyClass {
   for (const n of names) if (!NAME_PATTERN.test(n)) throw new MmstatsError('ERR_MMSTATS_LABEL', `label name ${n} is not a name`);
@@ -638,6 +641,15 @@ function namedLookupClass(base: FamilyClass, names: readonly string[]): FamilyCl
   )() as Family['labels'];
   const cls = class extends base {};
   Object.defineProperty(cls.prototype, 'labels', { value: labels, writable: true, configurable: true });
+  if (!(names.length in FAMILY_CLASSES)) {
+    const n = names.length;
+    const params = names.map((_, i) => `a${i}`);
+    const levels = params.slice(1).map((p) => `if (node !== undefined) node = node.get(${p});`);
+    const withValues = new Function(
+      `return function (${params.join(', ')}) {\n  if (arguments.length === ${n}) {\n    let node = this.root.get(a0);\n    ${levels.join('\n    ')}\n    if (node !== undefined) return node;\n  }\n  return this.lookup(arguments.length === ${n} ? [${params.join(', ')}] : Array.from(arguments));\n}`,
+    )() as Family['with'];
+    Object.defineProperty(cls.prototype, 'with', { value: withValues, writable: true, configurable: true });
+  }
   return cls;
 }
 

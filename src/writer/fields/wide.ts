@@ -199,6 +199,8 @@ class V2String extends Field implements StringField {
   declare beginWrite: () => void;
   declare endWrite: () => void;
   shadow = '';
+  /** Bytes from the start of the payload that may be non-zero: a shorter value clears only up to here. */
+  dirty = 0;
   constructor(
     label: string,
     at: Placement,
@@ -215,17 +217,36 @@ class V2String extends Field implements StringField {
     // Even out a sequence left odd by a writer that died mid-write.
     this.s = (Atomics.load(this.seq, 0) + 1) & ~1;
     Atomics.store(this.seq, 0, this.s);
+    this.dirty = this.size; // whatever the file holds: the next write clears it all
   }
+  /**
+   * Store `value`: UTF-8, cut on a character boundary, the rest of the payload zero.
+   * An ASCII value that fits is written a char code per byte, in place, without a
+   * call into the encoder (which makes a result object per call); any other value
+   * goes through the encoder.
+   */
   set(value: string): void {
     if (this.closed) this.useAfterClose();
     // Checked before the sequence goes odd: a throw mid-write would leave it odd for good.
     if (typeof value !== 'string') notAString(this.label, value);
+    const p = this.payload;
+    const length = value.length;
     this.beginWrite();
-    const n = encodeCut(value, this.payload);
-    this.payload.fill(0, n);
+    let n = 0;
+    if (length <= p.length) {
+      while (n < length) {
+        const code = value.charCodeAt(n);
+        if (code > 0x7f) break;
+        p[n++] = code;
+      }
+    }
+    const ascii = n === length;
+    if (!ascii) n = encodeCut(value, p);
+    for (let i = n; i < this.dirty; i++) p[i] = 0;
+    this.dirty = n;
     this.len[0] = n;
     this.endWrite();
-    this.shadow = stored(value, this.payload, n);
+    this.shadow = ascii ? value : stored(value, p, n);
   }
   get value(): string {
     if (this.closed) this.useAfterClose();
@@ -360,9 +381,16 @@ export class V2Struct<P extends string> extends Field implements CompoundField<P
     this.s = (Atomics.load(this.seq, 0) + 1) & ~1;
     Atomics.store(this.seq, 0, this.s);
   }
+  /** Replaced per schema by `structClass` (named loads, so the caller's object literal can be optimised away). */
   set(values: Partial<Record<P, number>>): void {
-    for (const n of this.names) if (values[n] !== undefined) this.current[n] = values[n]!;
-    this.publish();
+    this.beginWrite();
+    try {
+      this.names.forEach((n, i) => {
+        if (values[n] !== undefined) this.current[n] = this.f64[i] = values[n]!;
+      });
+    } finally {
+      this.endWrite();
+    }
   }
   update(fn: (parts: Record<P, number>) => void): void {
     fn(this.current);
@@ -383,6 +411,35 @@ export class V2Struct<P extends string> extends Field implements CompoundField<P
   }
 }
 addSeqlockWrites(V2Struct);
+
+type StructClass = new <P extends string>(label: string, at: Placement, names: readonly P[]) => V2Struct<P>;
+const structClasses = new Map<string, StructClass>();
+
+/**
+ * The struct class of a schema, with a `set` compiled for it: each part is a named
+ * load from the caller's object (`values["min"]`), so that where V8 inlines `set`,
+ * the object literal of `set({ min, max })` is never made (escape analysis), where a
+ * loop over the names would load by a computed key and keep it. Each given part goes
+ * into the file, then is read back into `current` (so `current` holds what the file
+ * holds, a number). Names go in as JSON string literals, so no name can inject code.
+ */
+function structClass(names: readonly string[]): StructClass {
+  const key = JSON.stringify(names);
+  let cls = structClasses.get(key);
+  if (!cls) {
+    const parts = names.map((n, i) => {
+      const name = JSON.stringify(n);
+      return `v = values[${name}]; if (v !== undefined) { f[${i}] = v; c[${name}] = f[${i}]; }`;
+    });
+    const set = new Function(
+      `return function set(values) {\n  const c = this.current;\n  const f = this.f64;\n  let v;\n  this.beginWrite();\n  try {\n    ${parts.join('\n    ')}\n  } finally {\n    this.endWrite();\n  }\n}`,
+    )() as V2Struct<string>['set'];
+    cls = class extends V2Struct<string> {} as StructClass;
+    Object.defineProperty(cls.prototype, 'set', { value: set, writable: true, configurable: true });
+    structClasses.set(key, cls);
+  }
+  return cls;
+}
 
 /** A compound field of float64 parts (v2 only: v1 has no way to update several values together). */
 export class CompoundSpec<P extends string> extends FieldSpec<CompoundField<P>> {
@@ -411,6 +468,6 @@ export class CompoundSpec<P extends string> extends FieldSpec<CompoundField<P>> 
     return undefined;
   }
   create(label: string, at: Placement): CompoundField<P> {
-    return new V2Struct(label, at, this.parts);
+    return new (structClass(this.parts))(label, at, this.parts);
   }
 }
