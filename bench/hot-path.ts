@@ -228,7 +228,7 @@ function byHand() {
     ring: new Float64Array(100),
     ri: 0,
     rn: 0,
-    rsum: 0,
+    rsum: new Float64Array(1),
   };
 }
 
@@ -244,7 +244,7 @@ function leastWork(x: string, v: string): string {
  */
 function fullWork(x: string, value: string, moving = false): string {
   const mean = moving
-    ? `{ const r = ${x}.ring; const k = ${x}.ri; ${x}.rsum += v - r[k]; r[k] = v; if (${x}.rn < 100) ${x}.rn++; ${x}.ri = k === 99 ? 0 : k + 1; f[f.length - 1] = ${x}.rsum / ${x}.rn; }`
+    ? `{ const r = ${x}.ring; const k = ${x}.ri; ${x}.rsum[0] += v - r[k]; r[k] = v; if (${x}.rn < 100) ${x}.rn++; ${x}.ri = k === 99 ? 0 : k + 1; f[f.length - 1] = ${x}.rsum[0] / ${x}.rn; }`
     : '';
   return `{ const v = ${value}; if (v === v) { ${x}.seq[0] = (${x}.s + 1) | 0; const f = ${x}.f; const c = f[0]; f[0] = c + 1; f[1] += v;
     if (c === 0 || v < f[2]) f[2] = v; if (c === 0 || v > f[3]) f[3] = v; f[4] = v; ${x}.v[0] = v; const w = ${x}.w;
