@@ -281,13 +281,6 @@ function limitCases(): Case[] {
   return [
     { name: 'limit: Float64Array increment', group: 'increment', make: loop(f64, 'x[0] += 1', 'x[0]') },
     {
-      // Where prom-client keeps a counter's value: a number property of a plain object (a
-      // heap number V8 updates in place), not memory another process can read.
-      name: 'limit: plain object property increment (where prom-client keeps a value)',
-      group: 'increment',
-      make: loop({ value: 0.5 }, 'x.value += 1', 'x.value'),
-    },
-    {
       name: 'limit: two Map.get (a 2-level trie by hand)',
       group: 'peer',
       make: loop(keys, 'x.acc[0] += x.trie.get(x.m[i & 1]).get(x.s[(i >> 1) & 1])', 'x.acc[0]'),

@@ -82,10 +82,12 @@ async function main(): Promise<void> {
     checks.push(['v2 counter incr vs raw increment (<= 1.5)', by('mmstats v2 counter incr').ns / limitInc, 1.5]);
     checks.push(['v2 gauge set vs raw store (<= 1.5)', by('mmstats v2 gauge set').ns / limitStore, 1.5]);
     const found = (n: string) => results.find((x) => x.name === n);
-    for (const n of ['mmstats v2 compound update']) {
+    for (const n of ['mmstats v2 compound update', 'mmstats v2 compound set({ min, max }) (docs: the call shown)']) {
       const r = found(n);
       if (r) checks.push([`${n.slice(8)} vs raw store (<= 5)`, r.ns / limitStore, 5]);
     }
+    const ascii = found("mmstats v2 string set (ASCII, README: set('/users/7'))");
+    if (ascii) checks.push(['v2 string set of ASCII values up to 26 bytes, ns (<= 20)', ascii.ns, 20]);
     // Histograms and timers against a histogram's least work (issue 17), and the floor
     // that what a record publishes sets (the same work written by hand).
     const hist = found('mmstats v2 histogram record');
