@@ -252,6 +252,12 @@ function fullWork(x: string, value: string, moving = false): string {
     ${x}.seq[0] = ${x}.s = (${x}.s + 2) | 0; } }`;
 }
 
+/** The state of a string field written by hand: a sequence, a length and a 32-byte payload. */
+function asciiByHand(words: string[]): { words: string[]; seq: Int32Array; len: Uint32Array; p: Uint8Array; s: number; dirty: number } {
+  const buf = new ArrayBuffer(8 + 32);
+  return { words, seq: new Int32Array(buf, 0, 1), len: new Uint32Array(buf, 4, 1), p: new Uint8Array(buf, 8, 32), s: 0, dirty: 0 };
+}
+
 function limitCases(): Case[] {
   const f64 = new Float64Array(8);
   const i32 = new Int32Array(8);
@@ -286,6 +292,21 @@ function limitCases(): Case[] {
       make: loop(keys, 'x.acc[0] += x.trie.get(x.m[i & 1]).get(x.s[(i >> 1) & 1])', 'x.acc[0]'),
     },
     { name: 'limit: Float64Array store', group: 'store', make: loop(f64, 'x[1] = i', 'x[1]') },
+    {
+      // What storing an ASCII value in the format takes (docs/FORMAT.md): the odd
+      // sequence, a byte per char code with the check that it is ASCII, zeros over what a
+      // longer value left, the length, the even sequence. The same four values as the
+      // library's row.
+      name: 'limit: an ASCII string store by hand (seqlock, bytes, clear, length)',
+      group: 'compound',
+      make: loop(
+        asciiByHand(['/users/7', 'idle', 'draining', '/api/v1/orders/12345/items']),
+        `const w = x.words[i & 3]; const p = x.p; const n = w.length; x.seq[0] = (x.s + 1) | 0;
+         let k = 0; for (; k < n; k++) { const c = w.charCodeAt(k); if (c > 0x7f) break; p[k] = c; }
+         for (let j = k; j < x.dirty; j++) p[j] = 0; x.dirty = k; x.len[0] = k; x.seq[0] = x.s = (x.s + 2) | 0;`,
+        'x.len[0]',
+      ),
+    },
     { name: 'limit: Int32Array store', group: 'store', make: loop(i32, 'x[0] = i', 'x[0]') },
     {
       name: "limit: a histogram's least work (bucket and sum increments, by hand)",
