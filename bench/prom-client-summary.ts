@@ -8,26 +8,11 @@
 import { createRequire } from 'node:module';
 import * as mine from '../src/integrations/prom-client/index.js';
 import { table } from './harness.js';
+import { DISTRIBUTIONS, rng } from './distributions.js';
 
 const theirs = createRequire(import.meta.url)('prom-client');
 const PERCENTILES = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
 const N = 20_000;
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const DISTRIBUTIONS: Record<string, (r: () => number) => number> = {
-  'uniform 0-1': (r) => r(),
-  'exponential, mean 0.05 s': (r) => -Math.log(1 - r()) * 0.05,
-  'log-normal latencies (ms to s)': (r) => Math.exp(-5 + 1.5 * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())),
-  'sizes 1 B to 1 GB': (r) => Math.floor(10 ** (9 * r())) + 1,
-};
 
 let made = 0;
 async function maxError(client: any, values: number[], sorted: number[]): Promise<number> {
