@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MmstatsError } from '../../errors.js';
 import { StatsReader, findFiles, type FieldValue, type Snapshot, type Value } from '../../reader/index.js';
+import { readLimits } from '../snapshots.js';
 import type { WireField, WireUpdate, WireValue, WireWriter } from './protocol.js';
 
 /** What one tick read: the snapshots, and the files that failed with why. */
@@ -192,6 +193,8 @@ export class UpdateEncoder {
  */
 export class FilePoller {
   private readonly readers = new Map<string, { reader: StatsReader; ino: number }>();
+  /** The per-file read limits every other reader of the tools uses (MMSTATS_MAX_FILE_*). */
+  private readonly limits = readLimits();
 
   constructor(readonly paths: readonly string[]) {}
 
@@ -235,7 +238,7 @@ export class FilePoller {
       entry = undefined;
     }
     if (!entry) {
-      entry = { reader: StatsReader.open(file), ino };
+      entry = { reader: StatsReader.open(file, this.limits), ino };
       this.readers.set(file, entry);
     }
     return entry.reader.read();
